@@ -1,0 +1,270 @@
+"""Train the emotion CNN on FER2013; resumable, checkpointed every epoch.
+
+    python -m training.train --data ../shared/datasets/fer2013 --out runs/base --epochs 40
+
+Re-running the same command continues from `out/last.keras` with the run's saved config.
+The run directory describes itself: config.json (the recipe), state.json (progress and best
+val accuracy), log.csv (one row per epoch), last.keras (model + optimizer), best.weights.h5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Config:
+    data: str = "../shared/datasets/fer2013"
+    out: str = "runs/base"
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.3
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    convs: int = 2
+    dropout: float = 0.4
+    mixup: float = 0.0
+    erase_prob: float = 0.5
+    seed: int = 1337
+    precision: str = "mixed_bfloat16"
+    limit: int = 0  # train on the first N images only (smoke tests)
+    extra: dict = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    d = Config()
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=d.data, help="FER2013 root with train/ val/, or fer2013.csv")
+    p.add_argument("--out", default=d.out, help="run directory (checkpoints, logs)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--class-weight-power", type=float, default=d.class_weight_power)
+    p.add_argument("--widths", default=",".join(map(str, d.widths)))
+    p.add_argument("--convs", type=int, default=d.convs)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (0 = off)")
+    p.add_argument("--erase-prob", type=float, default=d.erase_prob)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", default=d.precision, choices=["mixed_bfloat16", "float32"])
+    p.add_argument("--limit", type=int, default=d.limit)
+    a = p.parse_args(argv)
+    return Config(
+        data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+        weight_decay=a.weight_decay, warmup_epochs=a.warmup_epochs,
+        label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
+        widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
+        mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=a.precision,
+        limit=a.limit,
+    )  # fmt: skip
+
+
+def class_weights(labels: np.ndarray, power: float, k: int = 7) -> np.ndarray:
+    """Per-class loss weights (n_max / n_c) ** power, normalised to mean 1 over samples."""
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    w = (counts.max() / np.maximum(counts, 1)) ** power
+    w /= (w[labels]).mean()
+    return w.astype(np.float32)
+
+
+def make_datasets(cfg: Config, train, val):
+    import tensorflow as tf
+    from keras import layers
+
+    from models.preprocess import preprocess_batch
+
+    x_tr, y_tr = preprocess_batch(train.images), train.labels
+    x_va, y_va = preprocess_batch(val.images), val.labels
+    w = class_weights(y_tr, cfg.class_weight_power)
+    sw = w[y_tr]
+    y_tr_oh = np.eye(7, dtype=np.float32)[y_tr]
+    y_va_oh = np.eye(7, dtype=np.float32)[y_va]
+
+    geo = tf.keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=cfg.seed),
+            layers.RandomRotation(0.04, fill_mode="reflect", seed=cfg.seed + 1),
+            layers.RandomZoom((-0.15, 0.1), fill_mode="reflect", seed=cfg.seed + 2),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=cfg.seed + 3),
+        ]
+    )
+
+    def photometric(x):
+        n = tf.shape(x)[0]
+        contrast = tf.random.uniform([n, 1, 1, 1], 0.7, 1.3)
+        bright = tf.random.uniform([n, 1, 1, 1], -0.12, 0.12)
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        return tf.clip_by_value((x - mean) * contrast + mean + bright, 0.0, 1.0)
+
+    def random_erase(x):
+        # One random rectangle per image (p=erase_prob), 2-20% of the area, filled with noise.
+        n = tf.shape(x)[0]
+        s = 48.0
+        area = tf.random.uniform([n], 0.02, 0.2) * s * s
+        ratio = tf.exp(tf.random.uniform([n], math.log(0.3), math.log(3.3)))
+        h = tf.clip_by_value(tf.sqrt(area * ratio), 1.0, s)
+        wd = tf.clip_by_value(tf.sqrt(area / ratio), 1.0, s)
+        y0 = tf.random.uniform([n]) * (s - h)
+        x0 = tf.random.uniform([n]) * (s - wd)
+        grid = tf.range(s)
+        in_y = (grid[None, :] >= y0[:, None]) & (grid[None, :] < (y0 + h)[:, None])
+        in_x = (grid[None, :] >= x0[:, None]) & (grid[None, :] < (x0 + wd)[:, None])
+        mask = tf.cast(in_y[:, :, None] & in_x[:, None, :], tf.float32)[..., None]
+        apply = tf.cast(tf.random.uniform([n, 1, 1, 1]) < cfg.erase_prob, tf.float32)
+        mask = mask * apply
+        noise = tf.random.uniform(tf.shape(x))
+        return x * (1 - mask) + noise * mask
+
+    def augment(x, y, w_):
+        x = tf.cast(geo(x, training=True), tf.float32)
+        x = photometric(x)
+        if cfg.erase_prob > 0:
+            x = random_erase(x)
+        if cfg.mixup > 0:
+            n = tf.shape(x)[0]
+            g1 = tf.random.gamma([n], cfg.mixup)
+            g2 = tf.random.gamma([n], cfg.mixup)
+            lam = g1 / (g1 + g2)
+            perm = tf.random.shuffle(tf.range(n))
+            lx = lam[:, None, None, None]
+            x = lx * x + (1 - lx) * tf.gather(x, perm)
+            ly = lam[:, None]
+            y = ly * y + (1 - ly) * tf.gather(y, perm)
+            w_ = lam * w_ + (1 - lam) * tf.gather(w_, perm)
+        return x, y, w_
+
+    ds_tr = (
+        tf.data.Dataset.from_tensor_slices((x_tr, y_tr_oh, sw))
+        .shuffle(len(x_tr), seed=cfg.seed, reshuffle_each_iteration=True)
+        .batch(cfg.batch_size, drop_remainder=True)
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(2)
+    )
+    ds_va = tf.data.Dataset.from_tensor_slices((x_va, y_va_oh)).batch(256)
+    return ds_tr, ds_va, x_va, y_va
+
+
+def evaluate_tta(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(plain accuracy, horizontal-flip TTA accuracy) on preprocessed arrays."""
+    p = model.predict(x, batch_size=256, verbose=0)
+    pf = model.predict(x[:, :, ::-1, :], batch_size=256, verbose=0)
+    return float((p.argmax(1) == y).mean()), float(((p + pf).argmax(1) == y).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path, state_path = out / "config.json", out / "state.json"
+    state = {"epoch": 0, "best_val": 0.0, "best_epoch": 0}
+    if (out / "last.keras").exists() and state_path.exists():
+        saved = json.loads(cfg_path.read_text())
+        saved["widths"] = tuple(saved["widths"])
+        cfg = Config(**{**saved, "epochs": cfg.epochs})  # the recipe is the run's own
+        state = json.loads(state_path.read_text())
+        print(f"resuming {out} at epoch {state['epoch']}/{cfg.epochs}", flush=True)
+    cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from training.data import load_split
+    from training.model import build_model
+
+    keras.utils.set_random_seed(cfg.seed + state["epoch"])
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    train, val = load_split(cfg.data, "train"), load_split(cfg.data, "val")
+    if cfg.limit:
+        idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
+        train = type(train)(train.images[idx], train.labels[idx])
+    ds_tr, ds_va, x_va, y_va = make_datasets(cfg, train, val)
+    steps = len(train) // cfg.batch_size
+
+    if state["epoch"] > 0:
+        model = keras.models.load_model(out / "last.keras")
+    else:
+        model = build_model(widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout)
+        warm = int(cfg.warmup_epochs * steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.lr / 100,
+            decay_steps=max(1, cfg.epochs * steps - warm),
+            alpha=0.0,
+            warmup_target=cfg.lr,
+            warmup_steps=warm,
+        )
+        opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+        model.compile(
+            optimizer=opt,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"],
+        )
+    print(f"model: {model.count_params():,} params; {steps} steps/epoch", flush=True)
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            acc, acc_tta = evaluate_tta(self.model, x_va, y_va)
+            lr = float(self.model.optimizer.learning_rate)
+            row = {
+                "epoch": epoch + 1,
+                "loss": round(logs.get("loss", float("nan")), 4),
+                "train_acc": round(logs.get("accuracy", float("nan")), 4),
+                "val_acc": round(acc, 4),
+                "val_acc_tta": round(acc_tta, 4),
+                "lr": f"{lr:.2e}",
+                "seconds": round(time.time() - self.t0, 1),
+            }
+            new_log = not (out / "log.csv").exists()
+            with open(out / "log.csv", "a", newline="") as f:
+                wr = csv.DictWriter(f, fieldnames=list(row))
+                if new_log:
+                    wr.writeheader()
+                wr.writerow(row)
+            print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+            if acc_tta > state["best_val"]:
+                state.update(best_val=acc_tta, best_epoch=epoch + 1)
+                self.model.save_weights(out / "best.weights.h5")
+            # Write the checkpoint first, then the state that points at it, so a kill between
+            # the two resumes one epoch early rather than skipping one.
+            self.model.save(out / "last.tmp.keras")
+            os.replace(out / "last.tmp.keras", out / "last.keras")
+            state["epoch"] = epoch + 1
+            state_path.write_text(json.dumps(state, indent=2))
+
+    if state["epoch"] >= cfg.epochs:
+        print(f"run already complete: best val {state['best_val']:.4f} @ {state['best_epoch']}")
+        return 0
+    model.fit(
+        ds_tr,
+        epochs=cfg.epochs,
+        initial_epoch=state["epoch"],
+        callbacks=[Checkpoint()],
+        verbose=2 if sys.stdout.isatty() else 0,
+    )
+    print(f"done: best val (flip TTA) {state['best_val']:.4f} at epoch {state['best_epoch']}")
+    del tf
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
