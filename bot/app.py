@@ -1,0 +1,104 @@
+"""Build the python-telegram-bot Application: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from datetime import datetime
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import handlers
+from bot.service import MoodTune
+from bot.settings import Settings
+from bot.storage import Storage
+from models.pipeline import Analyzer
+from recommender.engine import Recommender
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    BotCommand("start", "What MoodTune does"),
+    BotCommand("mood", "Pick a mood and get songs"),
+    BotCommand("history", "Your last 7 days"),
+    BotCommand("privacy", "What is stored, and what never is"),
+    BotCommand("delete", "Erase everything about you"),
+    BotCommand("help", "All commands"),
+]
+
+
+def build_application(settings: Settings, service: MoodTune) -> Application:
+    """The bot, with every handler registered. `service` is ready (model loaded, DB open)."""
+    builder: ApplicationBuilder = (
+        Application.builder()
+        .token(settings.telegram_bot_token)
+        # One person's slow photo must never delay another's reply.
+        .concurrent_updates(True)
+    )
+    if settings.telegram_api_url:
+        root = settings.telegram_api_url
+        builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+    app = builder.build()
+    app.bot_data["moodtune"] = service
+    add_handlers(app)
+    return app
+
+
+def add_handlers(app: Application) -> None:
+    image_doc = filters.Document.IMAGE
+    app.add_handler(CommandHandler("start", handlers.start))
+    app.add_handler(CommandHandler("help", handlers.help_command))
+    app.add_handler(CommandHandler("privacy", handlers.privacy))
+    app.add_handler(CommandHandler(["history", "week"], handlers.history))
+    app.add_handler(CommandHandler("mood", handlers.mood_command))
+    app.add_handler(CommandHandler("delete", handlers.delete))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
+    app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
+    app.add_handler(MessageHandler(filters.TEXT, handlers.text))
+    # Voice notes, videos, other documents, locations...: explain what to send instead.
+    app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, handlers.not_a_photo))
+    app.add_handler(CallbackQueryHandler(handlers.mood_button, pattern=r"^(mood|pick):"))
+    app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
+    app.add_handler(CallbackQueryHandler(handlers.unknown_button))
+    app.add_error_handler(handlers.on_error)
+
+
+async def serve(
+    settings: Settings,
+    analyzer: Analyzer,
+    recommender: Recommender,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """Open the database, start polling, and run until `stop` is set (or SIGINT/SIGTERM)."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+    async with await Storage.open(settings.database_path) as storage:
+        kw = {"clock": clock} if clock else {}
+        service = MoodTune(analyzer, recommender, storage, **kw)
+        app = build_application(settings, service)
+        async with app:
+            await app.bot.set_my_commands(COMMANDS)
+            await app.start()
+            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
+            await stop.wait()
+            log.info("stopping")
+            await app.updater.stop()
+            await app.stop()

@@ -1,0 +1,168 @@
+"""The `moodtune` command: run the bot, try the pipeline on files, train, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError
+
+NO_TOKEN = """\
+MoodTune needs a Telegram bot token to run.
+
+  1. In Telegram, open a chat with @BotFather and send /newbot.
+  2. Pick a name and a username; BotFather replies with a token like 123456:ABC-DEF...
+  3. Put it in a .env file next to this project:  TELEGRAM_BOT_TOKEN=123456:ABC-DEF...
+     (see .env.example for every setting), then run `moodtune run` again.
+
+No token at hand? Try the whole pipeline on your own photos without Telegram:
+  moodtune try path/to/selfie.jpg
+"""
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, stream=sys.stderr
+    )
+    # httpx logs every request URL at INFO, and Bot API URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.telegram_bot_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    from bot.app import serve
+    from models.pipeline import Analyzer
+    from recommender.catalog import load_catalog
+    from recommender.engine import Recommender
+
+    analyzer = Analyzer.load(settings.model_backend)
+    recommender = Recommender(load_catalog())
+    asyncio.run(serve(settings, analyzer, recommender))
+    return 0
+
+
+def cmd_try(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot's own pipeline on image files and print the reading and songs."""
+    from models.errors import MoodTuneError
+    from models.pipeline import Analyzer
+    from recommender.catalog import load_catalog
+    from recommender.engine import Recommender
+
+    analyzer = Analyzer.load(args.backend or settings.model_backend)
+    recommender = Recommender(load_catalog())
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            reading = analyzer.analyze(Path(path).read_bytes())
+        except (MoodTuneError, OSError) as e:
+            failed += 1
+            msg = getattr(e, "user_message", str(e))
+            results.append({"image": path, "error": type(e).__name__, "message": msg})
+            if not args.json:
+                print(f"{path}: {msg}")
+            continue
+        tracks = recommender.recommend(emotion=reading.emotion, n=args.n, seed=args.seed)
+        results.append(reading_json(path, reading, tracks))
+        if not args.json:
+            print_reading(path, reading, tracks)
+    if args.json:
+        out = results[0] if len(results) == 1 else results
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    return 1 if failed == len(args.images) else 0
+
+
+def reading_json(path: str, reading, tracks) -> dict:
+    b = reading.face
+    return {
+        "image": path,
+        "emotion": reading.emotion.value,
+        "confidence": round(reading.confidence, 4),
+        "probabilities": {e.value: round(p, 4) for e, p in reading.probabilities.items()},
+        "face": {"x": b.x, "y": b.y, "w": b.w, "h": b.h},
+        "faces_found": reading.faces_found,
+        "songs": [
+            {"id": t.id, "title": t.title, "artist": t.artist, "url": t.url, "genre": t.genre}
+            for t in tracks
+        ],
+    }
+
+
+def print_reading(path: str, reading, tracks) -> None:
+    from bot.replies import ADJECTIVE, EMOJI, confidence_words
+
+    e = reading.emotion
+    print(f"{path}: {EMOJI[e]} {e.value} ({confidence_words(reading.confidence)}, "
+          f"{reading.confidence:.0%}); faces found: {reading.faces_found}")  # fmt: skip
+    print("  " + "  ".join(f"{x.value} {p:.0%}" for x, p in reading.ranked()))
+    print(f"  songs for someone {ADJECTIVE[e]}:")
+    for i, t in enumerate(tracks, 1):
+        print(f"  {i}. {t.title} — {t.artist}  {t.url}")
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from training.train import main
+
+    return main(args.rest)
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from training.export import main
+
+    return main(args.rest)
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from training.evaluate import main
+
+    return main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="moodtune", description="MoodTune: selfie in, songs out.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    t = sub.add_parser("try", help="read the mood on image files and suggest songs")
+    t.add_argument("images", nargs="+", metavar="IMAGE")
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.add_argument("--backend", choices=["litert", "keras"], help="model runtime")
+    t.add_argument("--n", type=int, default=5, help="songs per image")
+    t.add_argument("--seed", type=int, default=None, help="fix the song picks")
+    for name, text in [
+        ("train", "train the emotion model (see training/train.py --help)"),
+        ("export", "export a training run as the serving model"),
+        ("evaluate", "evaluate the model on a folder of emotion folders"),
+    ]:
+        s = sub.add_parser(name, help=text, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "try": cmd_try,
+    "train": cmd_train,
+    "export": cmd_export,
+    "evaluate": cmd_evaluate,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"moodtune: bad setting: {e}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    return COMMANDS[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

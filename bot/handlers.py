@@ -1,0 +1,159 @@
+"""Telegram handlers: read the update, call the service, format the reply."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Message, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.history import format_summary, render_chart
+from bot.service import MoodTune
+from models.errors import ImageTooLarge, MoodTuneError, UnsupportedImage
+
+log = logging.getLogger(__name__)
+
+IMAGE_MIME_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+
+def core(context: ContextTypes.DEFAULT_TYPE) -> MoodTune:
+    return context.application.bot_data["moodtune"]
+
+
+async def reply(message: Message, text: str, **kw) -> Message:
+    kw.setdefault("parse_mode", ParseMode.HTML)
+    kw.setdefault("disable_web_page_preview", True)
+    return await message.reply_text(text, **kw)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.WELCOME)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.HELP)
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.PRIVACY)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.UNKNOWN_COMMAND)
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.SEND_SELFIE)
+
+
+async def sticker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.STICKER)
+
+
+async def not_a_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.NOT_A_PHOTO)
+
+
+async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A Telegram photo or an image document: read it and answer with songs or a question."""
+    message = update.effective_message
+    media = message.photo[-1] if message.photo else message.document
+    if message.document and (message.document.mime_type or "") not in IMAGE_MIME_TYPES:
+        raise UnsupportedImage(f"document of type {message.document.mime_type}")
+    limit = core(context).analyzer.max_bytes
+    if media.file_size and media.file_size > limit:
+        raise ImageTooLarge(f"{media.file_size} bytes")
+    await message.chat.send_action(ChatAction.TYPING)
+    data = bytes(await (await media.get_file()).download_as_bytearray())
+    result = await core(context).read_selfie(update.effective_user.id, data)
+    del data  # the photo lives no longer than this handler
+    if result is None:
+        await reply(message, replies.ERASED_IN_FLIGHT)
+        return
+    text_ = replies.selfie_text(result.reading, result.tracks, result.ask_mood, result.unsure)
+    markup = replies.mood_keyboard(result.entry.id) if result.ask_mood else None
+    await reply(message, text_, reply_markup=markup)
+
+
+async def mood_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(
+        update.effective_message,
+        "What are you in the mood for?",
+        reply_markup=replies.mood_keyboard(None),
+    )
+
+
+async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A mood button: answer once; stale, repeated or forged presses change nothing."""
+    query = update.callback_query
+    choice = replies.parse_mood_data(query.data)
+    user_id = update.effective_user.id
+    if choice is None:
+        await query.answer(replies.STALE_BUTTON, show_alert=False)
+        return
+    if choice.entry_id is None:
+        tracks = await core(context).songs_for(user_id, mood=choice.mood)
+    else:
+        result = await core(context).choose_mood(user_id, choice.entry_id, choice.mood)
+        if result is None:
+            await query.answer(replies.STALE_BUTTON)
+            return
+        tracks = result.tracks
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    await reply(query.message, replies.mood_text(choice.mood, tracks))
+
+
+async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The last 7 days as text, plus a chart when there is anything to draw."""
+    summary = await core(context).history(update.effective_user.id)
+    message = update.effective_message
+    if summary.total_readings:
+        png = await asyncio.to_thread(render_chart, summary)
+        await message.reply_photo(png, caption="Your week in moods")
+    await reply(message, format_summary(summary))
+
+
+async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(
+        update.effective_message, replies.DELETE_CONFIRM, reply_markup=replies.delete_keyboard()
+    )
+
+
+async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    if query.data == "del:yes":
+        await core(context).erase(update.effective_user.id)
+        text_ = replies.DELETE_DONE
+    else:
+        text_ = replies.DELETE_CANCELLED
+    await query.edit_message_text(text_)
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.callback_query.answer(replies.STALE_BUTTON)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Our own errors become their friendly message; anything else is logged and apologised for."""
+    err = context.error
+    if isinstance(err, MoodTuneError):
+        text_ = err.user_message
+        log.info("user error: %s: %s", type(err).__name__, err)
+    else:
+        text_ = "Sorry, something went wrong on my side. Please try again in a moment."
+        log.error("unhandled error", exc_info=err)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(text_[:190])
+        elif update.effective_message:
+            await reply(update.effective_message, text_)
+    except TelegramError:
+        log.warning("could not send the error reply", exc_info=True)

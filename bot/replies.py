@@ -1,0 +1,169 @@
+"""Texts and keyboards the bot sends. Formatting only: no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from models.emotion import Emotion, FaceReading
+from recommender.track import Mood, Track
+
+EMOJI = {
+    Emotion.ANGRY: "😠",
+    Emotion.DISGUST: "🤢",
+    Emotion.FEAR: "😨",
+    Emotion.HAPPY: "😊",
+    Emotion.SAD: "😢",
+    Emotion.SURPRISE: "😮",
+    Emotion.NEUTRAL: "😐",
+}
+ADJECTIVE = {
+    Emotion.ANGRY: "angry",
+    Emotion.DISGUST: "disgusted",
+    Emotion.FEAR: "afraid",
+    Emotion.HAPPY: "happy",
+    Emotion.SAD: "sad",
+    Emotion.SURPRISE: "surprised",
+    Emotion.NEUTRAL: "neutral",
+}
+
+WELCOME = (
+    "👋 Hi! I'm <b>MoodTune</b>, your music companion.\n\n"
+    "Send me a selfie and I'll read the emotion on your face and answer with songs that fit "
+    "(as Spotify links). If your face looks neutral, I'll ask what you're in the mood for.\n\n"
+    "<b>Before your first selfie:</b> I use an emotion-recognition model on your face. "
+    "A face shows an expression, not what you feel inside, so treat my reading as a guess — "
+    "you can always pick your mood yourself. Photos are processed in memory and never stored; "
+    "I keep only the reading (emotion, time, songs) so you can look back at your week. "
+    "See /privacy for details, and /delete erases everything I hold about you.\n\n"
+    "Send a selfie to begin, or /help for all commands."
+)
+HELP = (
+    "<b>What I understand</b>\n"
+    "📸 a selfie (photo, or a JPEG/PNG/WebP file) — your mood and 5 songs\n"
+    "/mood — pick a mood yourself and get songs\n"
+    "/history — your last 7 days, with a chart\n"
+    "/privacy — what I store and what I never store\n"
+    "/delete — erase everything I hold about you\n"
+    "/help — this message"
+)
+PRIVACY = (
+    "<b>Your data</b>\n"
+    "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their Telegram "
+    "file ids.\n"
+    "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read and "
+    "its probabilities, the mood you picked, and the ids of the songs suggested.\n"
+    "• Kept for at most a year, then purged; /delete erases everything now.\n"
+    "• Nobody else can see your readings."
+)
+SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help lists what I can do."
+UNKNOWN_COMMAND = "I don't know that command. Here's what I understand:\n\n" + HELP
+STICKER = "Nice sticker! 😄 But I need a real photo of your face to read your mood — send a selfie."
+NOT_A_PHOTO = (
+    "I can only read moods from photos. Please send a selfie as a photo "
+    "(or as a JPEG, PNG or WebP file)."
+)
+STALE_BUTTON = "That button has expired. Send a new selfie or use /mood."
+DELETE_CONFIRM = (
+    "This erases <b>every</b> reading, mood and song suggestion I hold about you. "
+    "It can't be undone. Are you sure?"
+)
+DELETE_DONE = "🗑 Done: everything I held about you is erased. You can start afresh any time."
+DELETE_CANCELLED = "OK, nothing was deleted."
+ERASED_IN_FLIGHT = "Your data was erased while I was reading that photo, so I kept nothing."
+WORKING = "🎧 Reading your mood…"
+
+
+def confidence_words(p: float) -> str:
+    if p >= 0.8:
+        return "very likely"
+    if p >= 0.6:
+        return "likely"
+    if p >= 0.4:
+        return "probably"
+    return "just a guess"
+
+
+def songs_block(tracks: Sequence[Track]) -> str:
+    lines = [
+        f'{i}. <a href="{t.url}">{escape(t.title)}</a> — {escape(t.artist)}'
+        for i, t in enumerate(tracks, 1)
+    ]
+    return "\n".join(lines)
+
+
+def reading_text(reading: FaceReading, unsure: bool) -> str:
+    e = reading.emotion
+    pct = round(reading.confidence * 100)
+    if unsure:
+        runner = reading.ranked()[1][0]
+        head = (
+            f"🤔 I can't tell for sure: maybe {ADJECTIVE[e]} ({pct}%), maybe "
+            f"{ADJECTIVE[runner]}. Faces can be hard to read."
+        )
+    else:
+        head = f"{EMOJI[e]} You look <b>{ADJECTIVE[e]}</b> ({confidence_words(reading.confidence)}, {pct}%)."
+    if reading.faces_found > 1:
+        head += f"\n(I saw {reading.faces_found} faces and read the largest one.)"
+    return head
+
+
+def selfie_text(reading: FaceReading, tracks: Sequence[Track], ask_mood: bool, unsure: bool) -> str:
+    head = reading_text(reading, unsure)
+    if ask_mood:
+        return head + "\n\nWhat are you in the mood for?"
+    return f"{head}\n\n🎵 Songs for you:\n{songs_block(tracks)}"
+
+
+def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
+    return f"{mood.label} it is! 🎵\n{songs_block(tracks)}"
+
+
+# Callback data: small, strictly parsed, never trusted. Ownership is checked in storage.
+MOOD_DATA = re.compile(r"^mood:(\d{1,12}):([a-z_]{1,32})$")
+MOOD_PICK_DATA = re.compile(r"^pick:([a-z_]{1,32})$")
+
+
+def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
+    def data(m: Mood) -> str:
+        return f"mood:{entry_id}:{m.value}" if entry_id is not None else f"pick:{m.value}"
+
+    buttons = [InlineKeyboardButton(m.label, callback_data=data(m)) for m in Mood]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def delete_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Yes, erase everything", callback_data="del:yes"),
+                InlineKeyboardButton("Cancel", callback_data="del:no"),
+            ]
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MoodChoice:
+    entry_id: int | None
+    mood: Mood
+
+
+def parse_mood_data(data: str | None) -> MoodChoice | None:
+    """Parse mood-button data; None for anything malformed or unknown."""
+    if not data:
+        return None
+    if m := MOOD_DATA.match(data):
+        entry_id, value = int(m.group(1)), m.group(2)
+    elif m := MOOD_PICK_DATA.match(data):
+        entry_id, value = None, m.group(1)
+    else:
+        return None
+    try:
+        return MoodChoice(entry_id, Mood(value))
+    except ValueError:
+        return None

@@ -1,0 +1,79 @@
+"""Settings, read once from the environment and `.env` into one typed object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_SPOTIFY_API_URL = "https://api.spotify.com/v1/"
+DEFAULT_SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    telegram_bot_token: str = ""
+    telegram_api_url: str = ""  # root of a self-hosted Bot API server; "" means Telegram's
+    database_path: Path = Path("data/moodtune.sqlite3")
+    spotify_client_id: str = ""
+    spotify_client_secret: str = ""
+    spotify_api_url: str = DEFAULT_SPOTIFY_API_URL
+    spotify_token_url: str = DEFAULT_SPOTIFY_TOKEN_URL
+    spotify_timeout: float = 2.0
+    log_level: str = "INFO"
+    model_backend: str = "litert"  # or "keras"
+    history_retention_days: int = 365
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+    @property
+    def spotify_enabled(self) -> bool:
+        return bool(self.spotify_client_id and self.spotify_client_secret)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
+        """Build settings from `env` (default os.environ), after loading `.env` if present."""
+        if env is None:
+            if dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(override=False)
+            env = dict(os.environ)
+
+        def get(key: str, default: str = "") -> str:
+            return env.get(key, "").strip() or default
+
+        def number(key: str, default: float, kind: type = int):
+            raw = get(key)
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise SettingsError(f"{key} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise SettingsError(f"{key} must be positive, got {raw!r}")
+            return value
+
+        backend = get("MODEL_BACKEND", "litert").lower()
+        if backend not in {"litert", "keras"}:
+            raise SettingsError(f"MODEL_BACKEND must be 'litert' or 'keras', got {backend!r}")
+        return cls(
+            telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+            telegram_api_url=get("TELEGRAM_API_URL").rstrip("/"),
+            database_path=Path(get("DATABASE_PATH", "data/moodtune.sqlite3")),
+            spotify_client_id=get("SPOTIFY_CLIENT_ID"),
+            spotify_client_secret=get("SPOTIFY_CLIENT_SECRET"),
+            spotify_api_url=get("SPOTIFY_API_URL", DEFAULT_SPOTIFY_API_URL),
+            spotify_token_url=get("SPOTIFY_TOKEN_URL", DEFAULT_SPOTIFY_TOKEN_URL),
+            spotify_timeout=number("SPOTIFY_TIMEOUT", 2.0, float),
+            log_level=get("LOG_LEVEL", "INFO").upper(),
+            model_backend=backend,
+            history_retention_days=number("HISTORY_RETENTION_DAYS", 365),
+            max_image_bytes=number("MAX_IMAGE_BYTES", 20 * 1024 * 1024),
+            max_image_pixels=number("MAX_IMAGE_PIXELS", 40_000_000),
+        )

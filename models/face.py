@@ -1,0 +1,90 @@
+"""Face detection with OpenCV's Haar frontal-face cascade, and a FER2013-like crop."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.emotion import Box
+from models.errors import NoFaceFound
+
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The chosen face and how many faces were seen in total."""
+
+    box: Box
+    faces_found: int
+
+
+class FaceDetector:
+    """Finds the largest frontal face. Works on a downscaled copy, since detection cost grows
+    with pixels while a selfie's face is large."""
+
+    def __init__(
+        self,
+        work_size: int = 480,
+        min_face_frac: float = 0.08,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        margin: float = 0.0,
+        cascade_path: str | Path | None = None,
+    ) -> None:
+        path = str(cascade_path or Path(cv2.data.haarcascades) / CASCADE)
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"cannot load Haar cascade {path}")
+        # CascadeClassifier.detectMultiScale isn't documented as thread-safe.
+        self._lock = threading.Lock()
+        self.work_size = work_size
+        self.min_face_frac = min_face_frac
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.margin = margin
+
+    def detect_all(self, gray: np.ndarray) -> list[Box]:
+        """All faces, largest first, in the input image's coordinates."""
+        h, w = gray.shape[:2]
+        scale = min(1.0, self.work_size / max(h, w))
+        small = gray if scale == 1.0 else cv2.resize(
+            gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        )  # fmt: skip
+        small = cv2.equalizeHist(small)
+        min_side = max(20, int(self.min_face_frac * min(small.shape[:2])))
+        with self._lock:
+            found = self._cascade.detectMultiScale(
+                small,
+                scaleFactor=self.scale_factor,
+                minNeighbors=self.min_neighbors,
+                minSize=(min_side, min_side),
+            )
+        boxes = [
+            Box(round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
+            for (x, y, bw, bh) in (found if len(found) else [])
+        ]
+        return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+    def detect(self, gray: np.ndarray) -> Detection:
+        """The largest face; raises NoFaceFound when there is none."""
+        boxes = self.detect_all(gray)
+        if not boxes:
+            raise NoFaceFound("no face")
+        return Detection(boxes[0], len(boxes))
+
+    def crop(self, gray: np.ndarray, box: Box) -> np.ndarray:
+        """Square crop around the box, widened by `margin` per side, padded at image edges."""
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        side = max(box.w, box.h) * (1 + 2 * self.margin)
+        x0, y0 = round(cx - side / 2), round(cy - side / 2)
+        s = round(side)
+        pad = max(0, -x0, -y0, x0 + s - gray.shape[1], y0 + s - gray.shape[0])
+        if pad:
+            gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            x0, y0 = x0 + pad, y0 + pad
+        return gray[y0 : y0 + s, x0 : x0 + s]

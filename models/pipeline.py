@@ -1,0 +1,55 @@
+"""decode -> detect -> crop -> classify: the whole reading of a selfie, free of Telegram."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.classifier import EmotionModel, load_model
+from models.emotion import Box, FaceReading
+from models.face import FaceDetector
+from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_gray
+from models.preprocess import preprocess_face
+
+
+class Analyzer:
+    """Reads the emotion on the largest face of a photo. Thread-safe; build once, share."""
+
+    def __init__(
+        self,
+        model: EmotionModel,
+        detector: FaceDetector | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.model = model
+        self.detector = detector or FaceDetector()
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+
+    @classmethod
+    def load(cls, backend: str = "litert", bundle: str | None = None, **kw) -> Analyzer:
+        return cls(load_model(bundle, backend), **kw)
+
+    def analyze(self, data: bytes) -> FaceReading:
+        """Image bytes -> reading of the largest face (raises our ImageError / NoFaceFound)."""
+        gray = decode_gray(data, self.max_bytes, self.max_pixels)
+        return self.analyze_gray(gray)
+
+    def analyze_gray(self, gray: np.ndarray) -> FaceReading:
+        found = self.detector.detect(gray)
+        crop = self.detector.crop(gray, found.box)
+        return self.classify_crop(crop, found.box, found.faces_found)
+
+    def classify_crop(self, crop: np.ndarray, box: Box | None = None, faces: int = 1) -> FaceReading:
+        """Reading of an already-cropped face (e.g. a 48x48 FER2013 image)."""
+        x = preprocess_face(crop, self.model.input_size)[None]
+        probs = self.model.predict(x)[0]
+        return reading_from_probs(probs, self.model, box or Box(0, 0, *crop.shape[::-1]), faces)
+
+
+def reading_from_probs(
+    probs: np.ndarray, model: EmotionModel, box: Box, faces: int = 1
+) -> FaceReading:
+    by_label = {e: float(p) for e, p in zip(model.labels, probs, strict=True)}
+    top = max(by_label, key=by_label.__getitem__)
+    return FaceReading(top, by_label[top], by_label, box, faces)

@@ -1,0 +1,26 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.telegram_stub import TelegramStub
+
+
+@pytest.fixture
+def telegram_stub() -> Iterator[TelegramStub]:
+    """A running fake Telegram Bot API server (see tests/telegram_stub.py); stopped afterwards.
+
+    Fails the test at teardown if the stub crashed while serving a request or a server
+    thread hung.
+    """
+    stub = TelegramStub()
+    stub.start()
+    try:
+        yield stub
+    finally:
+        leftover = stub.stop()
+    stub.check_errors()
+    assert not leftover, f"telegram stub threads did not finish: {leftover}"

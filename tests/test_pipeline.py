@@ -1,0 +1,125 @@
+"""decode -> detect -> crop -> classify, on real and hostile images."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.emotion import Emotion
+from models.errors import CorruptImage, ImageTooLarge, NoFaceFound, UnsupportedImage
+from models.face import FaceDetector
+from models.image import decode_gray
+from models.preprocess import preprocess_batch, preprocess_face
+from tests import media
+
+
+def test_decode_accepts_jpeg_png_webp():
+    for data in (media.smiling_jpeg(), media.png_face(), media.webp_face()):
+        gray = decode_gray(data)
+        assert gray.shape == (512, 512) and gray.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", CorruptImage),
+        (media.PDF_BYTES, UnsupportedImage),
+        (b"hello, this is text", UnsupportedImage),
+        (media.gif_bytes(), UnsupportedImage),
+        (media.truncated_jpeg(), CorruptImage),
+        (media.bomb_png(), ImageTooLarge),
+    ],
+    ids=["empty", "pdf", "text", "gif", "truncated", "bomb"],
+)
+def test_decode_refuses_bad_input(data, error):
+    with pytest.raises(error) as info:
+        decode_gray(data)
+    assert info.value.user_message  # every refusal carries a friendly message
+
+
+def test_decode_checks_byte_size_before_anything():
+    with pytest.raises(ImageTooLarge):
+        decode_gray(media.smiling_jpeg(), max_bytes=1000)
+
+
+def test_decode_checks_pixels_from_header():
+    with pytest.raises(ImageTooLarge):
+        decode_gray(media.smiling_jpeg(), max_pixels=100_000)
+
+
+def test_decode_applies_exif_orientation():
+    img = Image.fromarray(np.zeros((100, 200), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    assert decode_gray(buf.getvalue()).shape == (200, 100)
+
+
+def test_detector_finds_the_face():
+    gray = decode_gray(media.smiling_jpeg())
+    found = FaceDetector().detect(gray)
+    assert found.faces_found == 1
+    b = found.box
+    assert 150 < b.x + b.w / 2 < 280 and 60 < b.y + b.h / 2 < 180  # the astronaut's face
+
+
+def test_detector_picks_the_largest_of_several():
+    gray = decode_gray(media.two_faces_jpeg())
+    found = FaceDetector().detect(gray)
+    assert found.faces_found >= 2
+    assert found.box.x > 250  # the big face is on the right
+
+
+def test_detector_raises_when_no_face():
+    with pytest.raises(NoFaceFound):
+        FaceDetector().detect(decode_gray(media.no_face_png()))
+
+
+def test_crop_pads_at_image_edges():
+    gray = np.full((100, 100), 7, np.uint8)
+    from models.emotion import Box
+
+    crop = FaceDetector(margin=0.2).crop(gray, Box(70, 70, 40, 40))
+    assert crop.shape == (56, 56)
+
+
+def test_preprocessing_is_shared_and_consistent():
+    faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    batch = preprocess_batch(faces)
+    single = np.stack([preprocess_face(f) for f in faces])
+    assert batch.shape == (4, 48, 48, 1) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, single)
+    big = preprocess_face(np.full((300, 300), 255, np.uint8))
+    assert big.shape == (48, 48, 1) and big.max() == pytest.approx(1.0)
+
+
+def test_model_carries_its_own_labels_and_size(analyzer):
+    assert analyzer.model.labels == tuple(Emotion)
+    assert analyzer.model.input_size == 48
+
+
+def test_smiling_face_reads_happy(analyzer):
+    reading = analyzer.analyze(media.smiling_jpeg())
+    assert reading.emotion is Emotion.HAPPY
+    assert sum(reading.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    assert reading.confidence == max(reading.probabilities.values())
+
+
+def test_real_portraits_from_shared_data(analyzer):
+    if not media.YALE.exists():
+        pytest.skip("../shared/datasets/yale-faces not present")
+    happy = [analyzer.analyze(media.yale("happy", s)).emotion for s in range(1, 16)]
+    assert happy.count(Emotion.HAPPY) >= 10
+
+
+def test_keras_and_litert_agree(analyzer, keras_analyzer):
+    faces = [media.smiling_jpeg(), media.yale("sad", 2), media.yale("surprise", 3)]
+    for data in faces:
+        a, b = analyzer.analyze(data), keras_analyzer.analyze(data)
+        assert a.emotion is b.emotion
+        for e in Emotion:
+            assert a.probabilities[e] == pytest.approx(b.probabilities[e], abs=0.01)
