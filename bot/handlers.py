@@ -142,6 +142,10 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Our own errors become their friendly message; anything else is logged and apologised for."""
     err = context.error
+    if isinstance(err, TelegramError):
+        # Telegram itself refused (user blocked us, flood limit, network): a reply would fail too.
+        log.warning("Telegram error while handling an update: %s", err)
+        return
     if isinstance(err, MoodTuneError):
         text_ = err.user_message
         log.info("user error: %s: %s", type(err).__name__, err)

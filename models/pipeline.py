@@ -40,7 +40,9 @@ class Analyzer:
         crop = self.detector.crop(gray, found.box)
         return self.classify_crop(crop, found.box, found.faces_found)
 
-    def classify_crop(self, crop: np.ndarray, box: Box | None = None, faces: int = 1) -> FaceReading:
+    def classify_crop(
+        self, crop: np.ndarray, box: Box | None = None, faces: int = 1
+    ) -> FaceReading:
         """Reading of an already-cropped face (e.g. a 48x48 FER2013 image)."""
         x = preprocess_face(crop, self.model.input_size)[None]
         probs = self.model.predict(x)[0]

@@ -24,3 +24,26 @@ def telegram_stub() -> Iterator[TelegramStub]:
         leftover = stub.stop()
     stub.check_errors()
     assert not leftover, f"telegram stub threads did not finish: {leftover}"
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """The committed model, served through LiteRT as in the bot."""
+    from models.pipeline import Analyzer
+
+    return Analyzer.load("litert")
+
+
+@pytest.fixture(scope="session")
+def keras_analyzer():
+    from models.pipeline import Analyzer
+
+    return Analyzer.load("keras")
+
+
+@pytest.fixture(scope="session")
+def recommender():
+    from recommender.catalog import load_catalog
+    from recommender.engine import Recommender
+
+    return Recommender(load_catalog())

@@ -42,7 +42,8 @@ def selfie_1000x750() -> bytes:
 
 
 def yale(emotion: str, subject: int = 1) -> bytes:
-    return (YALE / emotion / f"subject{subject:02d}.{emotion}.png").read_bytes()
+    (path,) = (YALE / emotion).glob(f"subject{subject:02d}.*")
+    return path.read_bytes()
 
 
 def two_faces_jpeg() -> bytes:

@@ -69,7 +69,9 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str, labels=FER2013_ORDER)
         for j in range(len(names)):
             if cm[i].sum():
                 color = "white" if norm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+                ax.text(
+                    j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color
+                )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path)

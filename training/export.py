@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             "val_ece_before": round(expected_calibration_error(probs, val.labels), 4),
             "val_ece_after": round(expected_calibration_error(cal, val.labels), 4),
         },
-        "run": {"epochs": cfg["epochs"], "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"]},
+        "run": {
+            "epochs": cfg["epochs"],
+            "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"],
+        },
     }
     (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
     sizes = {f.name: f.stat().st_size for f in out.iterdir() if f.name.startswith("emotion")}

@@ -8,9 +8,7 @@ from keras import layers
 
 def conv_block(x, filters: int, convs: int, dropout: float, wd: float):
     for _ in range(convs):
-        x = layers.Conv2D(
-            filters, 3, padding="same", use_bias=False, kernel_regularizer=None
-        )(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=None)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
     x = layers.MaxPooling2D()(x)
