@@ -32,6 +32,7 @@ COMMANDS = [
     BotCommand("start", "What MoodTune does"),
     BotCommand("mood", "Pick a mood and get songs"),
     BotCommand("history", "Your last 7 days"),
+    BotCommand("style", "Match my mood, or lift it"),
     BotCommand("privacy", "What is stored, and what never is"),
     BotCommand("delete", "Erase everything about you"),
     BotCommand("help", "All commands"),
@@ -63,6 +64,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler(["history", "week"], handlers.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
+    app.add_handler(CommandHandler("style", handlers.style))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
@@ -70,6 +72,12 @@ def add_handlers(app: Application) -> None:
     # Voice notes, videos, other documents, locations...: explain what to send instead.
     app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, handlers.not_a_photo))
     app.add_handler(CallbackQueryHandler(handlers.mood_button, pattern=r"^(mood|pick):"))
+    app.add_handler(
+        CallbackQueryHandler(handlers.feedback_button, pattern=r"^(fb|more):\d{1,12}(:(up|down))?$")
+    )
+    app.add_handler(
+        CallbackQueryHandler(handlers.style_button, pattern=r"^style:(match|lift|auto)$")
+    )
     app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)

@@ -106,6 +106,48 @@ def print_reading(path: str, reading, tracks) -> None:
         print(f"  {i}. {t.title} — {t.artist}  {t.url}")
 
 
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    """Songs for an emotion or mood; with --user, read and record that person's history."""
+    from models.emotion import Emotion
+    from recommender.catalog import load_catalog
+    from recommender.engine import Recommender
+    from recommender.track import Mood
+
+    try:
+        emotion = Emotion.parse(args.emotion) if args.emotion else None
+        mood = Mood.parse(args.mood) if args.mood else None
+    except ValueError as e:
+        print(f"moodtune recommend: {e}", file=sys.stderr)
+        return 2
+    recommender = Recommender(load_catalog())
+    if args.user is None:
+        tracks = recommender.recommend(emotion=emotion, mood=mood, n=args.n, seed=args.seed)
+    else:
+        tracks = asyncio.run(
+            _recommend_for_user(settings, recommender, args.user, emotion, mood, args.n)
+        )
+    songs = [
+        {"id": t.id, "title": t.title, "artist": t.artist, "url": t.url, "genre": t.genre}
+        for t in tracks
+    ]
+    if args.json:
+        out = {"emotion": emotion and emotion.value, "mood": mood and mood.value, "songs": songs}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        for i, t in enumerate(tracks, 1):
+            print(f"{i}. {t.title} — {t.artist} ({t.genre})  {t.url}")
+    return 0
+
+
+async def _recommend_for_user(settings, recommender, user_id, emotion, mood, n):
+    from bot.service import MoodTune
+    from bot.storage import Storage
+
+    async with await Storage.open(settings.database_path) as storage:
+        service = MoodTune(None, recommender, storage)  # type: ignore[arg-type]
+        return await service.recommend_and_record(user_id, emotion=emotion, mood=mood, n=n)
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import main
 
@@ -134,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", choices=["litert", "keras"], help="model runtime")
     t.add_argument("--n", type=int, default=5, help="songs per image")
     t.add_argument("--seed", type=int, default=None, help="fix the song picks")
+    r = sub.add_parser("recommend", help="songs for an emotion and/or mood")
+    r.add_argument("emotion", nargs="?", help="angry, disgust, fear, happy, sad, surprise, neutral")
+    r.add_argument(
+        "--mood", help="morning_coffee, relaxing, exercise, heart_touching, focus, party"
+    )
+    r.add_argument("--n", type=int, default=5)
+    r.add_argument("--user", type=int, help="a user id: avoid and record their recent songs")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--json", action="store_true")
     for name, text in [
         ("train", "train the emotion model (see training/train.py --help)"),
         ("export", "export a training run as the serving model"),
@@ -147,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "run": cmd_run,
     "try": cmd_try,
+    "recommend": cmd_recommend,
     "train": cmd_train,
     "export": cmd_export,
     "evaluate": cmd_evaluate,

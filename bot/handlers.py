@@ -14,6 +14,7 @@ from bot import replies
 from bot.history import format_summary, render_chart
 from bot.service import MoodTune
 from models.errors import ImageTooLarge, MoodTuneError, UnsupportedImage
+from recommender.moods import Strategy
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(message, replies.ERASED_IN_FLIGHT)
         return
     text_ = replies.selfie_text(result.reading, result.tracks, result.ask_mood, result.unsure)
-    markup = replies.mood_keyboard(result.entry.id) if result.ask_mood else None
+    if result.ask_mood:
+        markup = replies.mood_keyboard(result.entry.id)
+    else:
+        markup = replies.songs_keyboard(result.entry.id)
     await reply(message, text_, reply_markup=markup)
 
 
@@ -96,16 +100,54 @@ async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(replies.STALE_BUTTON, show_alert=False)
         return
     if choice.entry_id is None:
-        tracks = await core(context).songs_for(user_id, mood=choice.mood)
+        result = await core(context).pick_mood(user_id, choice.mood)
     else:
         result = await core(context).choose_mood(user_id, choice.entry_id, choice.mood)
         if result is None:
             await query.answer(replies.STALE_BUTTON)
             return
-        tracks = result.tracks
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    await reply(query.message, replies.mood_text(choice.mood, tracks))
+    await reply(
+        query.message,
+        replies.mood_text(choice.mood, result.tracks),
+        reply_markup=replies.songs_keyboard(result.entry.id),
+    )
+
+
+async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👍 / 👎 / More songs under a reply; scoped to the presser's own entries."""
+    query = update.callback_query
+    m = replies.FEEDBACK_DATA.match(query.data or "")
+    user_id, service = update.effective_user.id, core(context)
+    if m and m.group(1) == "fb" and m.group(3):
+        ok = await service.feedback(user_id, int(m.group(2)), 1 if m.group(3) == "up" else -1)
+        await query.answer("Thanks! I'll remember that." if ok else replies.STALE_BUTTON)
+        return
+    tracks = await service.more_songs(user_id, int(m.group(2))) if m and not m.group(3) else None
+    if not tracks:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    await reply(
+        query.message,
+        "🎵 More for you:\n" + replies.songs_block(tracks),
+        reply_markup=replies.songs_keyboard(int(m.group(2))),
+    )
+
+
+async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update.effective_message, replies.STYLE_TEXT, reply_markup=replies.style_keyboard())
+
+
+async def style_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    choice = replies.STYLE_DATA.match(query.data or "").group(1)
+    strategy = None if choice == "auto" else Strategy(choice)
+    await core(context).set_strategy(update.effective_user.id, strategy)
+    await query.answer("Saved.")
+    names = {"match": "match your mood", "lift": "lift your mood", "auto": "choose automatically"}
+    await query.edit_message_text(f"OK: from now on I'll {names[choice]}.")
 
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

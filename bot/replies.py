@@ -47,6 +47,7 @@ HELP = (
     "📸 a selfie (photo, or a JPEG/PNG/WebP file) — your mood and 5 songs\n"
     "/mood — pick a mood yourself and get songs\n"
     "/history — your last 7 days, with a chart\n"
+    "/style — match my mood, or lift it\n"
     "/privacy — what I store and what I never store\n"
     "/delete — erase everything I hold about you\n"
     "/help — this message"
@@ -134,6 +135,40 @@ def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
 
     buttons = [InlineKeyboardButton(m.label, callback_data=data(m)) for m in Mood]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+FEEDBACK_DATA = re.compile(r"^(fb|more):(\d{1,12})(?::(up|down))?$")
+STYLE_DATA = re.compile(r"^style:(match|lift|auto)$")
+STYLE_TEXT = (
+    "How should I pick songs when you look sad, angry, afraid or disgusted?\n"
+    "• <b>Match my mood</b>: songs that sound like you feel.\n"
+    "• <b>Lift my mood</b>: start gentle, then brighter and calmer songs.\n"
+    "• <b>Automatic</b> (default): lift for those four, match for the rest."
+)
+
+
+def songs_keyboard(entry_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("👍", callback_data=f"fb:{entry_id}:up"),
+                InlineKeyboardButton("👎", callback_data=f"fb:{entry_id}:down"),
+                InlineKeyboardButton("🔁 More songs", callback_data=f"more:{entry_id}"),
+            ]
+        ]
+    )
+
+
+def style_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Match my mood", callback_data="style:match"),
+                InlineKeyboardButton("Lift my mood", callback_data="style:lift"),
+            ],
+            [InlineKeyboardButton("Automatic", callback_data="style:auto")],
+        ]
+    )
 
 
 def delete_keyboard() -> InlineKeyboardMarkup:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +19,7 @@ from bot.storage import MoodEntry, Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
+from recommender.moods import Strategy
 from recommender.track import Mood, Track
 
 log = logging.getLogger(__name__)
@@ -99,10 +102,37 @@ class MoodTune:
         assert entry is not None
         return MoodResult(entry, mood, tracks)
 
-    async def songs_for(
-        self, user_id: int, emotion: Emotion | None = None, mood: Mood | None = None
+    async def pick_mood(self, user_id: int, mood: Mood) -> MoodResult:
+        """Songs for a mood chosen without a selfie (/mood); kept as a diary entry too."""
+        tracks = await self._pick(user_id, mood=mood)
+        entry = await self.storage.add_reading(
+            user_id,
+            emotion=None,
+            confidence=None,
+            probabilities=None,
+            track_ids=[t.id for t in tracks],
+            mood=mood.value,
+            source="mood",
+            at=self.clock(),
+        )
+        return MoodResult(entry, mood, tracks)
+
+    async def recommend_and_record(
+        self, user_id: int, emotion: Emotion | None, mood: Mood | None, n: int = SONGS_PER_REPLY
     ) -> tuple[Track, ...]:
-        return await self._pick(user_id, emotion=emotion, mood=mood)
+        """Songs for this person as the bot would pick them, recorded so they don't repeat."""
+        tracks = await self._pick(user_id, emotion=emotion, mood=mood, n=n)
+        await self.storage.add_reading(
+            user_id,
+            emotion=emotion,
+            confidence=None,
+            probabilities=None,
+            track_ids=[t.id for t in tracks],
+            mood=mood.value if mood else None,
+            source="manual",
+            at=self.clock(),
+        )
+        return tracks
 
     async def history(self, user_id: int, days: int = 7) -> HistorySummary:
         """The last `days` local days, compared with the `days` before, in the person's zone."""
@@ -118,16 +148,88 @@ class MoodTune:
         return await self.storage.delete_user(user_id)
 
     async def _pick(
-        self, user_id: int, emotion: Emotion | None = None, mood: Mood | None = None
+        self,
+        user_id: int,
+        emotion: Emotion | None = None,
+        mood: Mood | None = None,
+        exclude: Collection[str] = (),
+        n: int = SONGS_PER_REPLY,
     ) -> tuple[Track, ...]:
         recent = await self.storage.recent_track_ids(
             user_id, self.clock() - timedelta(days=NOVELTY_DAYS)
         )
+        prefs = await self.preferences(user_id)
         tracks = await asyncio.to_thread(
             self.recommender.recommend,
             emotion=emotion,
             mood=mood,
-            n=SONGS_PER_REPLY,
-            exclude=recent,
+            n=n,
+            exclude=recent | set(exclude),
+            strategy=prefs.strategy,
+            liked_artists=prefs.liked_artists,
+            disliked_artists=prefs.disliked_artists,
+            liked_genres=prefs.liked_genres,
+            disliked_genres=prefs.disliked_genres,
         )
         return tuple(tracks)
+
+    async def preferences(self, user_id: int) -> Preferences:
+        """What this person told us: match/lift, and artists/genres from their 👍/👎."""
+        settings = await self.storage.get_user_settings(user_id)
+        artists: Counter[str] = Counter()
+        genres: Counter[str] = Counter()
+        for f in await self.storage.feedback_for(user_id):
+            if f.artist:
+                artists[f.artist] += f.value
+            if f.genre:
+                genres[f.genre] += f.value
+        return Preferences(
+            strategy=Strategy(settings.strategy) if settings.strategy else None,
+            liked_artists=frozenset(a for a, v in artists.items() if v > 0),
+            disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
+            # A genre needs more than one vote either way: one song is weak evidence.
+            liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
+            disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
+        )
+
+    async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
+        """👍 (+1) or 👎 (-1) on the songs of one of this person's replies."""
+        entry = await self.storage.get_entry(user_id, entry_id)
+        if entry is None or not entry.track_ids or value not in (1, -1):
+            return False
+        for track_id in entry.track_ids:
+            track = self.recommender.catalog.get(track_id)
+            await self.storage.add_feedback(
+                user_id,
+                track_id,
+                value,
+                artist=track.artist if track else "",
+                genre=track.genre if track else "",
+                at=self.clock(),
+            )
+        return True
+
+    async def more_songs(self, user_id: int, entry_id: int) -> tuple[Track, ...] | None:
+        """Five other songs for the same reading; they join the entry's list (so never repeat)."""
+        entry = await self.storage.get_entry(user_id, entry_id)
+        if entry is None or (entry.effective_emotion is None and entry.mood is None):
+            return None
+        mood = Mood(entry.mood) if entry.mood else None
+        emotion = None if mood else entry.effective_emotion
+        tracks = await self._pick(user_id, emotion=emotion, mood=mood, exclude=entry.track_ids)
+        await self.storage.set_recommendations(
+            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
+        )
+        return tracks
+
+    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
+        await self.storage.set_strategy(user_id, strategy.value if strategy else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    strategy: Strategy | None = None
+    liked_artists: frozenset[str] = frozenset()
+    disliked_artists: frozenset[str] = frozenset()
+    liked_genres: frozenset[str] = frozenset()
+    disliked_genres: frozenset[str] = frozenset()

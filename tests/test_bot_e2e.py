@@ -270,3 +270,42 @@ async def test_survives_telegram_errors(bot: Bot):
     bot.stub.send_text(ALICE, "/help")
     await bot.stub.wait_for("sendMessage", since=mark)
     assert "/history" in (await bot.say(ALICE, "/help"))["text"]
+
+
+async def test_feedback_more_songs_and_style(bot: Bot):
+    msg = await bot.send_photo(ALICE, media.smiling_jpeg())
+    (entry_id,) = bot.rows("SELECT id FROM readings")[0]
+    first = set(links(msg))
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, msg, f"fb:{entry_id}:down")
+    (ack,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert "remember" in ack.params["text"]
+    disliked = {r[0] for r in bot.rows("SELECT artist FROM feedback WHERE value = -1")}
+    assert len(disliked) == 5
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, msg, f"more:{entry_id}")
+    more = await bot.reply(ALICE, since=mark)
+    assert len(links(more)) == 5 and not first & set(links(more))
+    assert bot.rows("SELECT count(*) FROM recommendations") == [(10,)]
+    # Another user cannot leave feedback on Alice's reply.
+    mark = bot.stub.mark()
+    bot.stub.add_user(BOB)
+    bot.stub.push_update({"callback_query": answer_query(bot, BOB, msg, f"fb:{entry_id}:up")})
+    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert "expired" in answer.params["text"]
+    assert bot.rows("SELECT count(*) FROM feedback WHERE user_id = ?", BOB) == [(0,)]
+    # Match/lift setting.
+    menu = await bot.say(ALICE, "/style")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, "style:match")
+    await bot.stub.wait_for("editMessageText", since=mark)
+    assert bot.rows("SELECT strategy FROM users WHERE user_id = ?", ALICE) == [("match",)]
+
+
+async def test_mood_command_without_selfie(bot: Bot):
+    menu = await bot.say(ALICE, "/mood")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, "pick:exercise")
+    songs = await bot.reply(ALICE, since=mark)
+    assert len(links(songs)) == 5
+    assert bot.rows("SELECT mood, source FROM readings") == [("exercise", "mood")]

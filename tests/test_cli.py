@@ -57,3 +57,25 @@ def test_run_without_token_explains_botfather(tmp_path):
     out = moodtune("run", cwd=tmp_path)
     assert out.returncode == 2
     assert "@BotFather" in out.stderr and "moodtune try" in out.stderr
+
+
+def test_recommend_sad_json_five_artists():
+    data = json.loads(moodtune("recommend", "sad", "--json").stdout)
+    songs = data["songs"]
+    assert len(songs) == 5 and len({s["artist"] for s in songs}) == 5
+    for s in songs:
+        assert s["url"] == TRACK + s["id"] and len(s["id"]) == 22 and s["genre"]
+
+
+def test_recommend_for_a_user_never_repeats_in_ten_calls(tmp_path):
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    seen: list[str] = []
+    for _ in range(10):
+        out = moodtune("recommend", "sad", "--user", "7", "--json", env=env)
+        seen += [s["id"] for s in json.loads(out.stdout)["songs"]]
+    assert len(seen) == 50 and len(set(seen)) == 50
+
+
+def test_recommend_rejects_unknown_emotion():
+    out = moodtune("recommend", "hungry")
+    assert out.returncode == 2 and "unknown emotion" in out.stderr
