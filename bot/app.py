@@ -7,12 +7,13 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -25,6 +26,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
+from recommender.spotify import LiveRecommender
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ COMMANDS = [
     BotCommand("history", "Your last 7 days"),
     BotCommand("style", "Match my mood, or lift it"),
     BotCommand("privacy", "What is stored, and what never is"),
+    BotCommand("export", "A copy of your data"),
     BotCommand("delete", "Erase everything about you"),
     BotCommand("help", "All commands"),
 ]
@@ -52,6 +55,7 @@ def build_application(settings: Settings, service: MoodTune) -> Application:
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     app = builder.build()
     app.bot_data["moodtune"] = service
+    app.bot_data["settings"] = settings
     add_handlers(app)
     return app
 
@@ -65,6 +69,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
     app.add_handler(CommandHandler("style", handlers.style))
+    app.add_handler(CommandHandler("export", handlers.export))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
@@ -78,6 +83,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(
         CallbackQueryHandler(handlers.style_button, pattern=r"^style:(match|lift|auto)$")
     )
+    app.add_handler(CallbackQueryHandler(handlers.fix_button, pattern=r"^fix:"))
     app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)
@@ -86,7 +92,7 @@ def add_handlers(app: Application) -> None:
 async def serve(
     settings: Settings,
     analyzer: Analyzer,
-    recommender: Recommender,
+    recommender: Recommender | LiveRecommender,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> None:
@@ -103,6 +109,10 @@ async def serve(
         app = build_application(settings, service)
         async with app:
             await app.bot.set_my_commands(COMMANDS)
+            # Retention: purge old rows at start-up and then daily.
+            app.job_queue.run_repeating(
+                _purge, interval=timedelta(days=1), first=1.0, name="retention"
+            )
             await app.start()
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
@@ -110,3 +120,11 @@ async def serve(
             log.info("stopping")
             await app.updater.stop()
             await app.stop()
+
+
+async def _purge(context: CallbackContext) -> None:
+    """Daily retention job: drop rows older than HISTORY_RETENTION_DAYS."""
+    service: MoodTune = context.application.bot_data["moodtune"]
+    days = context.application.bot_data["settings"].history_retention_days
+    removed = await service.purge(days)
+    log.info("retention: purged %d rows older than %d days", removed, days)

@@ -41,10 +41,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from models.pipeline import Analyzer
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
+    from recommender.spotify import build_recommender
 
     analyzer = Analyzer.load(settings.model_backend)
-    recommender = Recommender(load_catalog())
-    asyncio.run(serve(settings, analyzer, recommender))
+    # Live Spotify only enriches the catalog picks when credentials are set; never required.
+    recommender = build_recommender(settings, Recommender(load_catalog()))
+    try:
+        asyncio.run(serve(settings, analyzer, recommender))
+    finally:
+        if hasattr(recommender, "close"):
+            recommender.close()
     return 0
 
 

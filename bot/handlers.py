@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.history import format_summary, render_chart
 from bot.service import MoodTune
+from models.emotion import Emotion
 from models.errors import ImageTooLarge, MoodTuneError, UnsupportedImage
 from recommender.moods import Strategy
 
@@ -79,7 +80,7 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if result.ask_mood:
         markup = replies.mood_keyboard(result.entry.id)
     else:
-        markup = replies.songs_keyboard(result.entry.id)
+        markup = replies.songs_keyboard(result.entry.id, result.tracks, correctable=True)
     await reply(message, text_, reply_markup=markup)
 
 
@@ -111,7 +112,46 @@ async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await reply(
         query.message,
         replies.mood_text(choice.mood, result.tracks),
-        reply_markup=replies.songs_keyboard(result.entry.id),
+        reply_markup=replies.songs_keyboard(result.entry.id, result.tracks),
+    )
+
+
+async def fix_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Not quite?": show the 7 emotions, then store the person's correction and redo songs."""
+    query = update.callback_query
+    m = replies.FIX_DATA.match(query.data or "")
+    user_id, service = update.effective_user.id, core(context)
+    entry = await service.storage.get_entry(user_id, int(m.group(1))) if m else None
+    if entry is None or (m.group(2) and m.group(2) not in {e.value for e in Emotion}):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    if not m.group(2):
+        await reply(
+            query.message, "How do you feel?", reply_markup=replies.correction_keyboard(entry.id)
+        )
+        return
+    emotion = Emotion(m.group(2))
+    tracks = await service.correct(user_id, entry.id, emotion)
+    await query.edit_message_reply_markup(reply_markup=None)
+    if not tracks:
+        await reply(query.message, "Got it. What are you in the mood for?",
+                    reply_markup=replies.mood_keyboard(entry.id))  # fmt: skip
+        return
+    await reply(
+        query.message,
+        f"Thanks, noted: {replies.EMOJI[emotion]} {replies.ADJECTIVE[emotion]}.\n\n"
+        + replies.songs_block(tracks),
+        reply_markup=replies.songs_keyboard(entry.id, tracks),
+    )
+
+
+async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    csv_bytes, json_bytes = await core(context).export(update.effective_user.id)
+    message = update.effective_message
+    await message.reply_document(csv_bytes, filename="moodtune-export.csv")
+    await message.reply_document(
+        json_bytes, filename="moodtune-export.json", caption="Everything I hold about you."
     )
 
 
@@ -132,7 +172,7 @@ async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(
         query.message,
         "🎵 More for you:\n" + replies.songs_block(tracks),
-        reply_markup=replies.songs_keyboard(int(m.group(2))),
+        reply_markup=replies.songs_keyboard(int(m.group(2)), tracks),
     )
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import urlencode
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -49,6 +50,7 @@ HELP = (
     "/history — your last 7 days, with a chart\n"
     "/style — match my mood, or lift it\n"
     "/privacy — what I store and what I never store\n"
+    "/export — a copy of everything I hold about you (CSV and JSON)\n"
     "/delete — erase everything I hold about you\n"
     "/help — this message"
 )
@@ -58,7 +60,8 @@ PRIVACY = (
     "file ids.\n"
     "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read and "
     "its probabilities, the mood you picked, and the ids of the songs suggested.\n"
-    "• Kept for at most a year, then purged; /delete erases everything now.\n"
+    "• Kept for at most a year, then purged; /export sends you a copy, /delete erases "
+    "everything now.\n"
     "• Nobody else can see your readings."
 )
 SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help lists what I can do."
@@ -147,16 +150,44 @@ STYLE_TEXT = (
 )
 
 
-def songs_keyboard(entry_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+def share_url(track: Track) -> str:
+    """Telegram's share link: opens a chat picker with the track link and a short text."""
+    text = f"🎵 {track.title} — {track.artist} (via MoodTune)"
+    return "https://t.me/share/url?" + urlencode({"url": track.url, "text": text})
+
+
+def songs_keyboard(
+    entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False
+) -> InlineKeyboardMarkup:
+    rows = [
         [
-            [
-                InlineKeyboardButton("👍", callback_data=f"fb:{entry_id}:up"),
-                InlineKeyboardButton("👎", callback_data=f"fb:{entry_id}:down"),
-                InlineKeyboardButton("🔁 More songs", callback_data=f"more:{entry_id}"),
-            ]
+            InlineKeyboardButton("👍", callback_data=f"fb:{entry_id}:up"),
+            InlineKeyboardButton("👎", callback_data=f"fb:{entry_id}:down"),
+            InlineKeyboardButton("🔁 More songs", callback_data=f"more:{entry_id}"),
         ]
-    )
+    ]
+    if tracks:
+        rows.append(
+            [InlineKeyboardButton(f"📤 {i}", url=share_url(t)) for i, t in enumerate(tracks, 1)]
+        )
+    if correctable:
+        rows.append(
+            [InlineKeyboardButton("Not quite? Pick your mood", callback_data=f"fix:{entry_id}")]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
+FIX_DATA = re.compile(r"^fix:(\d{1,12})(?::([a-z]{1,10}))?$")
+
+
+def correction_keyboard(entry_id: int) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            f"{EMOJI[e]} {ADJECTIVE[e]}", callback_data=f"fix:{entry_id}:{e.value}"
+        )
+        for e in Emotion
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
 
 def style_keyboard() -> InlineKeyboardMarkup:

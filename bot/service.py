@@ -7,6 +7,9 @@ them directly.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import logging
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
 from recommender.moods import Strategy
+from recommender.spotify import LiveRecommender
 from recommender.track import Mood, Track
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,7 @@ class MoodTune:
     def __init__(
         self,
         analyzer: Analyzer,
-        recommender: Recommender,
+        recommender: Recommender | LiveRecommender,
         storage: Storage,
         clock=lambda: datetime.now(UTC),
     ) -> None:
@@ -222,8 +226,49 @@ class MoodTune:
         )
         return tracks
 
+    async def correct(
+        self, user_id: int, entry_id: int, emotion: Emotion
+    ) -> tuple[Track, ...] | None:
+        """The person says the reading was wrong: keep both, and pick songs for their emotion."""
+        if not await self.storage.correct_emotion(user_id, entry_id, emotion):
+            return None
+        if emotion is Emotion.NEUTRAL:
+            return ()  # the caller asks the mood question, as for a neutral face
+        tracks = await self._pick(user_id, emotion=emotion)
+        await self.storage.set_recommendations(user_id, entry_id, [t.id for t in tracks])
+        return tracks
+
+    async def export(self, user_id: int) -> tuple[bytes, bytes]:
+        """Everything stored about this person as (CSV, JSON) bytes."""
+        data = await self.storage.export_user(user_id)
+        return export_csv(data), json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+    async def purge(self, retention_days: int) -> int:
+        return await self.storage.purge_older_than(self.clock() - timedelta(days=retention_days))
+
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
         await self.storage.set_strategy(user_id, strategy.value if strategy else None)
+
+
+EXPORT_COLUMNS = (
+    "id", "created_at", "source", "emotion", "confidence", "corrected_emotion", "mood",
+    "track_ids", "probabilities",
+)  # fmt: skip
+
+
+def export_csv(data: dict) -> bytes:
+    """One row per reading; lists and dicts as JSON inside their cell."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(EXPORT_COLUMNS)
+    for r in data["readings"]:
+        writer.writerow(
+            [
+                json.dumps(r.get(c)) if isinstance(r.get(c), (list, dict)) else r.get(c, "")
+                for c in EXPORT_COLUMNS
+            ]
+        )
+    return buf.getvalue().encode()
 
 
 @dataclass(frozen=True, slots=True)

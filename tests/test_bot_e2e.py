@@ -309,3 +309,85 @@ async def test_mood_command_without_selfie(bot: Bot):
     songs = await bot.reply(ALICE, since=mark)
     assert len(links(songs)) == 5
     assert bot.rows("SELECT mood, source FROM readings") == [("exercise", "mood")]
+
+
+async def test_share_buttons_and_correction(bot: Bot):
+    msg = await bot.send_photo(ALICE, media.smiling_jpeg())
+    rows = msg["reply_markup"]["inline_keyboard"]
+    shares = [b["url"] for row in rows for b in row if b.get("url")]
+    assert len(shares) == 5
+    assert all(
+        u.startswith("https://t.me/share/url?url=https%3A%2F%2Fopen.spotify.com") for u in shares
+    )
+    (entry_id,) = bot.rows("SELECT id FROM readings")[0]
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, msg, f"fix:{entry_id}")
+    menu = await bot.reply(ALICE, since=mark)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, f"fix:{entry_id}:sad")
+    redone = await bot.reply(ALICE, since=mark)
+    assert "sad" in redone["text"] and len(links(redone)) == 5
+    assert bot.rows("SELECT emotion, corrected_emotion FROM readings") == [("happy", "sad")]
+    # Bob cannot correct Alice's reading, whatever he forges.
+    mark = bot.stub.mark()
+    bot.stub.add_user(BOB)
+    bot.stub.push_update({"callback_query": answer_query(bot, BOB, msg, f"fix:{entry_id}:angry")})
+    await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert bot.rows("SELECT corrected_emotion FROM readings") == [("sad",)]
+
+
+async def test_export_sends_csv_and_json(bot: Bot):
+    import csv
+    import io
+    import json
+
+    await bot.send_photo(ALICE, media.smiling_jpeg())
+    await bot.send_photo(BOB, media.smiling_jpeg())
+    mark = bot.stub.mark()
+    bot.stub.send_text(ALICE, "/export")
+    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=30)
+    files = {
+        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
+        for c in docs
+    }
+    rows = list(csv.DictReader(io.StringIO(files["moodtune-export.csv"].decode())))
+    assert len(rows) == 1 and rows[0]["emotion"] == "happy"
+    data = json.loads(files["moodtune-export.json"])
+    assert data["user_id"] == ALICE and len(data["readings"]) == 1
+    assert len(data["readings"][0]["track_ids"]) == 5
+
+
+@pytest.mark.parametrize("mode", ["429", "500", "hang"])
+async def test_selfie_answered_from_catalog_when_spotify_fails(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender, mode
+):
+    """With Spotify configured but failing, the bot still answers with 5 catalog songs."""
+    from recommender.spotify import build_recommender
+    from tests.spotify_stub import SpotifyStub
+
+    with SpotifyStub() as spotify:
+        spotify.mode = mode
+        settings = Settings(
+            telegram_bot_token=telegram_stub.token,
+            telegram_api_url=telegram_stub.root_url,
+            database_path=tmp_path / "db.sqlite3",
+            spotify_client_id="id",
+            spotify_client_secret="secret",
+            spotify_api_url=spotify.api_url,
+            spotify_token_url=spotify.token_url,
+            spotify_timeout=0.5,
+        )
+        live = build_recommender(settings, recommender)
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, analyzer, live, stop=stop))
+        try:
+            await telegram_stub.wait_for("getUpdates", timeout=30)
+            msg = await Bot(telegram_stub, settings.database_path).send_photo(
+                ALICE, media.smiling_jpeg()
+            )
+            assert len(set(links(msg))) == 5
+            assert spotify.requests  # Spotify was really asked, and failed
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            live.close()
