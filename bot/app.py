@@ -35,6 +35,7 @@ COMMANDS = [
     BotCommand("mood", "Pick a mood and get songs"),
     BotCommand("history", "Your last 7 days"),
     BotCommand("style", "Match my mood, or lift it"),
+    BotCommand("genres", "Your favourite genres"),
     BotCommand("privacy", "What is stored, and what never is"),
     BotCommand("export", "A copy of your data"),
     BotCommand("delete", "Erase everything about you"),
@@ -70,6 +71,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("delete", handlers.delete))
     app.add_handler(CommandHandler("style", handlers.style))
     app.add_handler(CommandHandler("export", handlers.export))
+    app.add_handler(CommandHandler("genres", handlers.genres))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
@@ -84,6 +86,7 @@ def add_handlers(app: Application) -> None:
         CallbackQueryHandler(handlers.style_button, pattern=r"^style:(match|lift|auto)$")
     )
     app.add_handler(CallbackQueryHandler(handlers.fix_button, pattern=r"^fix:"))
+    app.add_handler(CallbackQueryHandler(handlers.genre_button, pattern=r"^genre:"))
     app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)

@@ -146,6 +146,25 @@ async def fix_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     )
 
 
+async def genres(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    service = core(context)
+    chosen = await service.favourite_genres(update.effective_user.id)
+    markup = replies.genres_keyboard(service.genres(), chosen)
+    await reply(update.effective_message, replies.GENRES_TEXT, reply_markup=markup)
+
+
+async def genre_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    m = replies.GENRE_DATA.match(query.data or "")
+    service = core(context)
+    chosen = await service.toggle_genre(update.effective_user.id, m.group(1)) if m else None
+    if chosen is None:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer("Saved.")
+    await query.edit_message_reply_markup(replies.genres_keyboard(service.genres(), chosen))
+
+
 async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     csv_bytes, json_bytes = await core(context).export(update.effective_user.id)
     message = update.effective_message

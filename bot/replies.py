@@ -49,6 +49,7 @@ HELP = (
     "/mood — pick a mood yourself and get songs\n"
     "/history — your last 7 days, with a chart\n"
     "/style — match my mood, or lift it\n"
+    "/genres — your favourite genres\n"
     "/privacy — what I store and what I never store\n"
     "/export — a copy of everything I hold about you (CSV and JSON)\n"
     "/delete — erase everything I hold about you\n"
@@ -200,6 +201,21 @@ def style_keyboard() -> InlineKeyboardMarkup:
             [InlineKeyboardButton("Automatic", callback_data="style:auto")],
         ]
     )
+
+
+GENRE_DATA = re.compile(r"^genre:([a-z&\- ]{1,30})$")
+GENRES_TEXT = (
+    "Pick your favourite genres (tap again to remove). I'll lean towards them, "
+    "without leaving the mood behind."
+)
+
+
+def genres_keyboard(all_genres: Sequence[str], chosen: Sequence[str]) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(("✅ " if g in chosen else "") + g, callback_data=f"genre:{g}")
+        for g in all_genres
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
 
 def delete_keyboard() -> InlineKeyboardMarkup:

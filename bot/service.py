@@ -174,6 +174,7 @@ class MoodTune:
             disliked_artists=prefs.disliked_artists,
             liked_genres=prefs.liked_genres,
             disliked_genres=prefs.disliked_genres,
+            favourite_genres=prefs.favourite_genres,
         )
         return tuple(tracks)
 
@@ -194,6 +195,7 @@ class MoodTune:
             # A genre needs more than one vote either way: one song is weak evidence.
             liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
             disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
+            favourite_genres=frozenset(settings.favourite_genres),
         )
 
     async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
@@ -246,6 +248,21 @@ class MoodTune:
     async def purge(self, retention_days: int) -> int:
         return await self.storage.purge_older_than(self.clock() - timedelta(days=retention_days))
 
+    def genres(self) -> list[str]:
+        return self.recommender.catalog.genres()
+
+    async def toggle_genre(self, user_id: int, genre: str) -> tuple[str, ...] | None:
+        """Add or remove a favourite genre; None for a genre the catalog doesn't have."""
+        if genre not in self.genres():
+            return None
+        current = set((await self.storage.get_user_settings(user_id)).favourite_genres)
+        current ^= {genre}
+        await self.storage.set_favourite_genres(user_id, sorted(current))
+        return tuple(sorted(current))
+
+    async def favourite_genres(self, user_id: int) -> tuple[str, ...]:
+        return (await self.storage.get_user_settings(user_id)).favourite_genres
+
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
         await self.storage.set_strategy(user_id, strategy.value if strategy else None)
 
@@ -278,3 +295,4 @@ class Preferences:
     disliked_artists: frozenset[str] = frozenset()
     liked_genres: frozenset[str] = frozenset()
     disliked_genres: frozenset[str] = frozenset()
+    favourite_genres: frozenset[str] = frozenset()

@@ -104,6 +104,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX feedback_user_time ON feedback(user_id, created_at)",
         "CREATE INDEX feedback_time ON feedback(created_at)",
     ),
+    # 3: favourite genres picked with /genres, a JSON list of catalog genre names.
+    (
+        """
+        ALTER TABLE users ADD COLUMN favourite_genres TEXT NOT NULL DEFAULT '[]'
+            CHECK (json_valid(favourite_genres))
+        """,
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -148,6 +155,7 @@ class UserSettings:
     timezone: str = "UTC"
     strategy: str | None = None
     created_at: datetime | None = None
+    favourite_genres: tuple[str, ...] = ()
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -484,14 +492,25 @@ class Storage:
         """This user's settings, or the defaults if we have none stored."""
         async with self._lock:
             rows = await self._db.execute_fetchall(
-                "SELECT timezone, strategy, created_at FROM users WHERE user_id = ?", (user_id,)
+                "SELECT timezone, strategy, created_at, favourite_genres FROM users"
+                " WHERE user_id = ?",
+                (user_id,),
             )
         if not rows:
             return UserSettings(user_id)
         row = rows[0]
         return UserSettings(
-            user_id, row["timezone"], row["strategy"], from_db_time(row["created_at"])
+            user_id,
+            row["timezone"],
+            row["strategy"],
+            from_db_time(row["created_at"]),
+            tuple(json.loads(row["favourite_genres"])),
         )
+
+    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> None:
+        """Replace this user's favourite genres (names as in the catalog)."""
+        names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
+        await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
 
     async def set_timezone(self, user_id: int, timezone: str) -> None:
         """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""

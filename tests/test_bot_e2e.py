@@ -391,3 +391,30 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
             stop.set()
             await asyncio.wait_for(task, 30)
             live.close()
+
+
+async def test_genres_are_saved_and_respected(bot: Bot):
+    menu = await bot.say(ALICE, "/genres")
+    labels = [b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row]
+    assert "rock" in labels
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, "genre:rock")
+    await bot.stub.wait_for("editMessageReplyMarkup", since=mark)
+    assert bot.rows("SELECT favourite_genres FROM users WHERE user_id = ?", ALICE) == [
+        ('["rock"]',)
+    ]
+    genres = []
+    for _ in range(3):
+        msg = await bot.send_photo(ALICE, media.smiling_jpeg())
+        from recommender.catalog import load_catalog
+
+        cat = load_catalog()
+        genres += [cat.get(u.rsplit("/", 1)[1]).genre for u in links(msg)]
+    assert genres.count("rock") >= 8  # of 15; rock is ~1/6 of the catalog
+    # A forged genre changes nothing.
+    mark = bot.stub.mark()
+    bot.stub.push_update({"callback_query": answer_query(bot, ALICE, menu, "genre:polka")})
+    await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert bot.rows("SELECT favourite_genres FROM users WHERE user_id = ?", ALICE) == [
+        ('["rock"]',)
+    ]
