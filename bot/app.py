@@ -16,11 +16,13 @@ from telegram.ext import (
     CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot import handlers
+from bot.reminders import rebuild as rebuild_reminders
 from bot.service import MoodTune
 from bot.settings import Settings
 from bot.storage import Storage
@@ -36,8 +38,10 @@ COMMANDS = [
     BotCommand("history", "Your last 7 days"),
     BotCommand("style", "Match my mood, or lift it"),
     BotCommand("genres", "Your favourite genres"),
-    BotCommand("privacy", "What is stored, and what never is"),
+    BotCommand("settings", "Your time zone"),
+    BotCommand("remind", "Daily nudge or weekly summary"),
     BotCommand("export", "A copy of your data"),
+    BotCommand("privacy", "What is stored, and what never is"),
     BotCommand("delete", "Erase everything about you"),
     BotCommand("help", "All commands"),
 ]
@@ -63,6 +67,7 @@ def build_application(settings: Settings, service: MoodTune) -> Application:
 
 def add_handlers(app: Application) -> None:
     image_doc = filters.Document.IMAGE
+    app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
     app.add_handler(CommandHandler("start", handlers.start))
     app.add_handler(CommandHandler("help", handlers.help_command))
     app.add_handler(CommandHandler("privacy", handlers.privacy))
@@ -72,6 +77,9 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("style", handlers.style))
     app.add_handler(CommandHandler("export", handlers.export))
     app.add_handler(CommandHandler("genres", handlers.genres))
+    app.add_handler(CommandHandler("settings", handlers.settings))
+    app.add_handler(CommandHandler("remind", handlers.remind))
+    app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
@@ -87,6 +95,8 @@ def add_handlers(app: Application) -> None:
     )
     app.add_handler(CallbackQueryHandler(handlers.fix_button, pattern=r"^fix:"))
     app.add_handler(CallbackQueryHandler(handlers.genre_button, pattern=r"^genre:"))
+    app.add_handler(CallbackQueryHandler(handlers.history_button, pattern=r"^hist:"))
+    app.add_handler(CallbackQueryHandler(handlers.tz_button, pattern=r"^tz:"))
     app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)
@@ -98,6 +108,7 @@ async def serve(
     recommender: Recommender | LiveRecommender,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] | None = None,
+    on_ready: Callable[[Application], None] | None = None,
 ) -> None:
     """Open the database, start polling, and run until `stop` is set (or SIGINT/SIGTERM)."""
     if stop is None:
@@ -117,6 +128,9 @@ async def serve(
                 _purge, interval=timedelta(days=1), first=1.0, name="retention"
             )
             await app.start()
+            await rebuild_reminders(app)
+            if on_ready:
+                on_ready(app)
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
             await stop.wait()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
-from telegram import Message, Update
+from telegram import InlineQueryResultArticle, InputTextMessageContent, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import replies
 from bot.history import format_summary, render_chart
@@ -210,13 +211,101 @@ async def style_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The last 7 days as text, plus a chart when there is anything to draw."""
-    summary = await core(context).history(update.effective_user.id)
-    message = update.effective_message
+    """The last 7 days as a chart and text, with buttons to page and to switch to 30 days."""
+    await send_history(update.effective_message, context, update.effective_user.id, 7, 0)
+
+
+async def history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    m = replies.HIST_DATA.match(query.data or "")
+    if not m:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    days, page = int(m.group(1)), int(m.group(2))
+    await send_history(query.message, context, update.effective_user.id, days, page)
+
+
+async def send_history(
+    message: Message, context: ContextTypes.DEFAULT_TYPE, user_id: int, days: int, page: int
+) -> None:
+    summary = await core(context).history(user_id, days=days, pages_back=page)
     if summary.total_readings:
         png = await asyncio.to_thread(render_chart, summary)
-        await message.reply_photo(png, caption="Your week in moods")
-    await reply(message, format_summary(summary))
+        await message.reply_photo(png, caption=f"Your moods, {summary.start} – {summary.end}")
+    await reply(message, format_summary(summary), reply_markup=replies.history_keyboard(days, page))
+
+
+async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
+    user_id, service = update.effective_user.id, core(context)
+    if context.args and not await service.set_timezone(user_id, context.args[0]):
+        await reply(
+            update.effective_message, "I don't know that time zone. Try e.g. Europe/Berlin."
+        )
+        return
+    tz = (await service.storage.get_user_settings(user_id)).timezone
+    await reply(
+        update.effective_message, replies.settings_text(tz), reply_markup=replies.tz_keyboard()
+    )
+
+
+async def tz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    m = replies.TZ_DATA.match(query.data or "")
+    allowed = {name for _, name in replies.TZ_CHOICES}
+    if not m or m.group(1) not in allowed:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await core(context).set_timezone(update.effective_user.id, m.group(1))
+    await query.answer("Saved.")
+    await query.edit_message_text(replies.settings_text(m.group(1)), parse_mode=ParseMode.HTML)
+    await _reschedule(context, update.effective_user.id)
+
+
+async def remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/remind HH:MM | /remind weekly DAY | /remind off."""
+    args = [a.lower() for a in context.args or []]
+    user_id, storage = update.effective_user.id, core(context).storage
+    if args == ["off"]:
+        await storage.set_reminder(user_id, None)
+        await storage.set_weekly_day(user_id, None)
+        text_ = "🔕 Reminders are off."
+    elif len(args) == 2 and args[0] == "weekly" and args[1][:3] in replies.WEEKDAYS:
+        await storage.set_weekly_day(user_id, replies.WEEKDAYS.index(args[1][:3]))
+        text_ = f"📅 I'll send your week's summary every {args[1][:3].title()} evening."
+    elif len(args) == 1 and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", args[0]):
+        at = args[0].zfill(5)
+        await storage.set_reminder(user_id, at)
+        text_ = f"⏰ I'll nudge you every day at {at} your time. /remind off to stop."
+    else:
+        await reply(update.effective_message, replies.REMIND_HELP)
+        return
+    await _reschedule(context, user_id)
+    await reply(update.effective_message, text_)
+
+
+async def _reschedule(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> None:
+    from bot.reminders import schedule
+
+    schedule(context.application, await core(context).storage.get_user_settings(user_id))
+
+
+async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """@bot in any chat: the person's latest songs, or songs for a typed emotion or mood."""
+    query = update.inline_query
+    tracks = await core(context).inline_songs(update.effective_user.id, query.query)
+    results = [
+        InlineQueryResultArticle(
+            id=f"{i}-{t.id}",
+            title=t.title,
+            description=t.artist,
+            input_message_content=InputTextMessageContent(f"🎵 {t.title} — {t.artist}\n{t.url}"),
+            url=t.url,
+        )
+        for i, t in enumerate(tracks)
+    ]
+    await query.answer(results, cache_time=30, is_personal=True)
 
 
 async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -234,6 +323,16 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     else:
         text_ = replies.DELETE_CANCELLED
     await query.edit_message_text(text_)
+
+
+async def foreign_button_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons only work in the presser's own private chat with the bot: a press on a message
+    from someone else's chat (forged by a tampering client) is refused before any handler."""
+    query = update.callback_query
+    message = query.message
+    if message is None or message.chat.id != update.effective_user.id:
+        await query.answer(replies.STALE_BUTTON)
+        raise ApplicationHandlerStop
 
 
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

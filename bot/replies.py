@@ -50,6 +50,8 @@ HELP = (
     "/history — your last 7 days, with a chart\n"
     "/style — match my mood, or lift it\n"
     "/genres — your favourite genres\n"
+    "/settings — your time zone\n"
+    "/remind — opt-in daily nudge or weekly summary\n"
     "/privacy — what I store and what I never store\n"
     "/export — a copy of everything I hold about you (CSV and JSON)\n"
     "/delete — erase everything I hold about you\n"
@@ -216,6 +218,46 @@ def genres_keyboard(all_genres: Sequence[str], chosen: Sequence[str]) -> InlineK
         for g in all_genres
     ]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+
+
+NUDGE = "👋 How are you feeling today? Send me a selfie and I'll pick songs for it."
+REMIND_HELP = (
+    "Reminders are opt-in:\n"
+    "• /remind 08:30 — a daily nudge at 08:30 your time\n"
+    "• /remind weekly sun — a summary of your week every Sunday evening\n"
+    "• /remind off — stop both\n"
+    "Set your time zone first with /settings."
+)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Whole-hour zones as IANA names; Etc/GMT signs are inverted by POSIX convention.
+TZ_CHOICES = [("UTC", "UTC")] + [
+    (f"UTC{h:+d}", f"Etc/GMT{-h:+d}") for h in (-8, -5, -3, 1, 2, 3, 4, 5, 8, 9)
+]
+TZ_DATA = re.compile(r"^tz:([A-Za-z_/+\-0-9]{1,40})$")
+HIST_DATA = re.compile(r"^hist:(7|30):(\d{1,3})$")
+
+
+def settings_text(timezone: str) -> str:
+    return (
+        f"🕒 Your time zone: <b>{escape(timezone)}</b> (days in /history and reminders use it).\n"
+        "Tap an offset below, or send e.g. <code>/settings Europe/Berlin</code>."
+    )
+
+
+def tz_keyboard() -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(label, callback_data=f"tz:{name}") for label, name in TZ_CHOICES
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 4] for i in range(0, len(buttons), 4)])
+
+
+def history_keyboard(days: int, page: int) -> InlineKeyboardMarkup:
+    nav = [InlineKeyboardButton("◀ Earlier", callback_data=f"hist:{days}:{page + 1}")]
+    if page > 0:
+        nav.append(InlineKeyboardButton("Later ▶", callback_data=f"hist:{days}:{page - 1}"))
+    other = 30 if days == 7 else 7
+    switch = InlineKeyboardButton(f"{other}-day view", callback_data=f"hist:{other}:0")
+    return InlineKeyboardMarkup([nav, [switch]])
 
 
 def delete_keyboard() -> InlineKeyboardMarkup:

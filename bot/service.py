@@ -7,11 +7,13 @@ them directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import logging
 import time
+import zlib
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -138,13 +140,50 @@ class MoodTune:
         )
         return tracks
 
-    async def history(self, user_id: int, days: int = 7) -> HistorySummary:
-        """The last `days` local days, compared with the `days` before, in the person's zone."""
-        now = self.clock()
+    async def history(self, user_id: int, days: int = 7, pages_back: int = 0) -> HistorySummary:
+        """`days` local days ending today (or `pages_back` periods earlier), compared with the
+        period before, in the person's time zone."""
+        now = self.clock() - timedelta(days=days * max(0, pages_back))
         tz = (await self.storage.get_user_settings(user_id)).tzinfo
         start, end = period_bounds(now, tz, days)
         entries = await self.storage.entries_between(user_id, start - timedelta(days=days), end)
         return week_summary(entries, now=now, tz=tz, days=days, previous=entries)
+
+    async def set_timezone(self, user_id: int, name: str) -> bool:
+        try:
+            await self.storage.set_timezone(user_id, name)
+        except ValueError:
+            return False
+        return True
+
+    async def inline_songs(self, user_id: int, query: str) -> tuple[Track, ...]:
+        """Songs to offer in inline mode: for a named emotion or mood, else the latest picks."""
+        word = query.strip().lower()
+        emotion = mood = None
+        with contextlib.suppress(ValueError):
+            emotion = Emotion.parse(word) if word else None
+        if emotion is None and word:
+            with contextlib.suppress(ValueError):
+                mood = Mood.parse(word)
+        if emotion or mood:
+            # Same songs while the person types and within a day, so results don't flicker.
+            seed = zlib.crc32(f"{user_id}:{word}:{self.clock().date()}".encode())
+            return tuple(
+                await asyncio.to_thread(
+                    self.recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
+                )
+            )
+        now = self.clock()
+        entries = await self.storage.entries_between(user_id, now - timedelta(days=30), now)
+        recent: list[Track] = []
+        for entry in reversed(entries):
+            for track_id in entry.track_ids:
+                track = self.recommender.catalog.get(track_id)
+                if track and track not in recent:
+                    recent.append(track)
+            if len(recent) >= 10:
+                break
+        return tuple(recent[:20])
 
     async def erase(self, user_id: int) -> int:
         """Delete every row about this person; returns how many rows went."""

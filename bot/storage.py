@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             CHECK (json_valid(favourite_genres))
         """,
     ),
+    # 4: opt-in reminders: a daily nudge at a local "HH:MM", and a weekly summary on a weekday
+    # (0 = Monday).
+    (
+        "ALTER TABLE users ADD COLUMN remind_at TEXT"
+        " CHECK (remind_at IS NULL OR remind_at GLOB '[0-2][0-9]:[0-5][0-9]')",
+        "ALTER TABLE users ADD COLUMN weekly_day INTEGER"
+        " CHECK (weekly_day IS NULL OR weekly_day BETWEEN 0 AND 6)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -156,6 +165,8 @@ class UserSettings:
     strategy: str | None = None
     created_at: datetime | None = None
     favourite_genres: tuple[str, ...] = ()
+    remind_at: str | None = None
+    weekly_day: int | None = None
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -492,7 +503,8 @@ class Storage:
         """This user's settings, or the defaults if we have none stored."""
         async with self._lock:
             rows = await self._db.execute_fetchall(
-                "SELECT timezone, strategy, created_at, favourite_genres FROM users"
+                "SELECT timezone, strategy, created_at, favourite_genres, remind_at, weekly_day"
+                " FROM users"
                 " WHERE user_id = ?",
                 (user_id,),
             )
@@ -505,7 +517,29 @@ class Storage:
             row["strategy"],
             from_db_time(row["created_at"]),
             tuple(json.loads(row["favourite_genres"])),
+            row["remind_at"],
+            row["weekly_day"],
         )
+
+    async def set_reminder(self, user_id: int, remind_at: str | None) -> None:
+        """Daily nudge at local 'HH:MM', or None to stop."""
+        if remind_at is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", remind_at):
+            raise ValueError(f"reminder time must be HH:MM, got {remind_at!r}")
+        await self._set_user_column(user_id, "remind_at", remind_at)
+
+    async def set_weekly_day(self, user_id: int, day: int | None) -> None:
+        """Weekly summary on this weekday (0 = Monday), or None to stop."""
+        if day is not None and day not in range(7):
+            raise ValueError(f"weekday must be 0..6, got {day!r}")
+        await self._set_user_column(user_id, "weekly_day", day)
+
+    async def users_with_reminders(self) -> list[UserSettings]:
+        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(
+                "SELECT user_id FROM users WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
+            )
+        return [await self.get_user_settings(r["user_id"]) for r in rows]
 
     async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> None:
         """Replace this user's favourite genres (names as in the catalog)."""

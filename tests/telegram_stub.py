@@ -1617,6 +1617,30 @@ class TelegramStub:
             self._callback_queries[query_id] = {"query": query, "answer": None}
             return self.push_update({"callback_query": query})
 
+    def forge_button_press(
+        self, user_id: int, message: Mapping[str, Any] | int, data: str
+    ) -> JSONDict:
+        """A callback query with any ``data`` on any message, as a tampering client could
+        produce (no check that such a button exists, or that the message is in the user's
+        chat). Telegram still issues the query id, so answering it works."""
+        message_id = message if isinstance(message, int) else int(message["message_id"])
+        chat_id = message_id if isinstance(message, int) else message["chat"]["id"]
+        user = self._user(user_id)
+        with self._cond:
+            current = (
+                self._chats[chat_id].messages.get(message_id) if chat_id in self._chats else None
+            )
+            query_id = str(4_000_000_000_000_000_000 + next(self._ids))
+            query = {
+                "id": query_id,
+                "from": user,
+                "message": copy.deepcopy(current or message),
+                "chat_instance": f"-{7_000_000 + user_id}",
+                "data": data,
+            }
+            self._callback_queries[query_id] = {"query": query, "answer": None}
+            return self.push_update({"callback_query": query})
+
     def inline_query(self, user_id: int, query: str, offset: str = "") -> JSONDict:
         """The user types ``@bot query`` in a chat."""
         user = self._user(user_id)

@@ -24,6 +24,7 @@ ALICE, BOB = 1001, 2002
 class Bot:
     stub: TelegramStub
     db: Path
+    app: object = None
 
     async def say(self, user_id: int, text: str) -> dict:
         mark = self.stub.mark()
@@ -54,10 +55,19 @@ async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
         telegram_api_url=telegram_stub.root_url,
         database_path=tmp_path / "moodtune.sqlite3",
     )
+    harness = Bot(telegram_stub, settings.database_path)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, analyzer, recommender, stop=stop))
+    task = asyncio.create_task(
+        serve(
+            settings,
+            analyzer,
+            recommender,
+            stop=stop,
+            on_ready=lambda a: setattr(harness, "app", a),
+        )
+    )
     await telegram_stub.wait_for("getUpdates", timeout=30)
-    yield Bot(telegram_stub, settings.database_path)
+    yield harness
     stop.set()
     await asyncio.wait_for(task, 30)
 
@@ -139,22 +149,11 @@ async def test_neutral_face_asks_mood_then_answers_once(bot: Bot, neutral_face):
     assert bot.rows("SELECT mood FROM readings") == [("relaxing",)]
     # Pressed again (a stale copy of the message still has the button): polite, no change.
     mark = bot.stub.mark()
-    bot.stub.push_update({"callback_query": {**answer_query(bot, ALICE, msg, data)}})
+    bot.stub.forge_button_press(ALICE, msg, data)
     (again,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert "expired" in again.params.get("text", "")
     await bot.stub.expect_no_call("sendMessage", within=0.5)
     assert bot.rows("SELECT count(*) FROM recommendations")[0][0] == 5
-
-
-def answer_query(bot: Bot, user_id: int, message: dict, data: str) -> dict:
-    """A callback query as Telegram would send it, for any data (forged or stale)."""
-    return {
-        "id": f"{user_id}{len(bot.stub.calls)}",
-        "from": {"id": user_id, "is_bot": False, "first_name": "U"},
-        "message": message,
-        "chat_instance": "1",
-        "data": data,
-    }
 
 
 @pytest.mark.parametrize(
@@ -164,7 +163,7 @@ async def test_forged_button_data_changes_nothing(bot: Bot, data):
     msg = await bot.send_photo(ALICE, media.smiling_jpeg())
     before = bot.rows("SELECT * FROM readings")
     mark = bot.stub.mark()
-    bot.stub.push_update({"callback_query": answer_query(bot, BOB, msg, data)})
+    bot.stub.forge_button_press(BOB, msg, data)
     (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert answer.params.get("text")
     await bot.stub.expect_no_call("sendMessage", within=0.3)
@@ -176,9 +175,7 @@ async def test_other_users_entry_cannot_be_answered(bot: Bot, neutral_face):
     (entry_id,) = bot.rows("SELECT id FROM readings")[0]
     mark = bot.stub.mark()
     bot.stub.add_user(BOB)
-    bot.stub.push_update(
-        {"callback_query": answer_query(bot, BOB, msg, f"mood:{entry_id}:exercise")}
-    )
+    bot.stub.forge_button_press(BOB, msg, f"mood:{entry_id}:exercise")
     await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert bot.rows("SELECT mood FROM readings") == [(None,)]
 
@@ -290,7 +287,7 @@ async def test_feedback_more_songs_and_style(bot: Bot):
     # Another user cannot leave feedback on Alice's reply.
     mark = bot.stub.mark()
     bot.stub.add_user(BOB)
-    bot.stub.push_update({"callback_query": answer_query(bot, BOB, msg, f"fb:{entry_id}:up")})
+    bot.stub.forge_button_press(BOB, msg, f"fb:{entry_id}:up")
     (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert "expired" in answer.params["text"]
     assert bot.rows("SELECT count(*) FROM feedback WHERE user_id = ?", BOB) == [(0,)]
@@ -331,7 +328,7 @@ async def test_share_buttons_and_correction(bot: Bot):
     # Bob cannot correct Alice's reading, whatever he forges.
     mark = bot.stub.mark()
     bot.stub.add_user(BOB)
-    bot.stub.push_update({"callback_query": answer_query(bot, BOB, msg, f"fix:{entry_id}:angry")})
+    bot.stub.forge_button_press(BOB, msg, f"fix:{entry_id}:angry")
     await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert bot.rows("SELECT corrected_emotion FROM readings") == [("sad",)]
 
@@ -413,8 +410,168 @@ async def test_genres_are_saved_and_respected(bot: Bot):
     assert genres.count("rock") >= 8  # of 15; rock is ~1/6 of the catalog
     # A forged genre changes nothing.
     mark = bot.stub.mark()
-    bot.stub.push_update({"callback_query": answer_query(bot, ALICE, menu, "genre:polka")})
+    bot.stub.forge_button_press(ALICE, menu, "genre:polka")
     await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert bot.rows("SELECT favourite_genres FROM users WHERE user_id = ?", ALICE) == [
         ('["rock"]',)
     ]
+
+
+async def test_history_pages_and_30_day_view(bot: Bot):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.storage import Storage
+
+    now = datetime.now(UTC)
+    async with await Storage.open(bot.db) as store:
+        for days_ago, emotion in [
+            (0, "happy"),
+            (1, "sad"),
+            (9, "angry"),
+            (10, "angry"),
+            (20, "fear"),
+        ]:
+            await store.add_reading(
+                ALICE, emotion=emotion, confidence=0.9,
+                probabilities={emotion: 0.9}, at=now - timedelta(days=days_ago, minutes=1),
+            )  # fmt: skip
+    mark = bot.stub.mark()
+    bot.stub.send_text(ALICE, "/history")
+    week = await bot.reply(ALICE, since=mark)
+    assert "2" in week["text"] and "happy" in week["text"]
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, week, "hist:7:1")
+    earlier = await bot.reply(ALICE, since=mark)
+    assert "angry" in earlier["text"] and "happy" not in earlier["text"].split("\n")[0]
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, week, "hist:30:0")
+    month = await bot.reply(ALICE, since=mark)
+    photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
+    assert photo["photo"] and "5" in month["text"]
+    # A forged press on Alice's message by Bob is refused and sends nothing anywhere.
+    bot.stub.add_user(BOB)
+    mark = bot.stub.mark()
+    bot.stub.forge_button_press(BOB, week, "hist:30:0")
+    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert "expired" in answer.params["text"]
+    await bot.stub.expect_no_call("sendMessage", within=0.5)
+    await bot.stub.expect_no_call("sendPhoto", within=0.1)
+
+
+async def test_settings_time_zone(bot: Bot):
+    menu = await bot.say(ALICE, "/settings")
+    assert "UTC" in menu["text"]
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, "tz:Etc/GMT-2")
+    await bot.stub.wait_for("editMessageText", since=mark)
+    assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [("Etc/GMT-2",)]
+    reply = await bot.say(ALICE, "/settings Europe/Berlin")
+    assert "Europe/Berlin" in reply["text"]
+    bad = await bot.say(ALICE, "/settings Mars/Olympus")
+    assert "don't know that time zone" in bad["text"]
+    assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [("Europe/Berlin",)]
+
+
+async def test_reminders_are_scheduled_and_rebuilt_after_restart(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+):
+    settings = Settings(
+        telegram_bot_token=telegram_stub.token,
+        telegram_api_url=telegram_stub.root_url,
+        database_path=tmp_path / "db.sqlite3",
+    )
+    for run in range(2):
+        holder: dict = {}
+        ready = holder.update  # bound now, so the callback sees this run's dict
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            serve(
+                settings,
+                analyzer,
+                recommender,
+                stop=stop,
+                on_ready=lambda a, ready=ready: ready(app=a),
+            )
+        )
+        await telegram_stub.wait_for("getUpdates", timeout=30, since=telegram_stub.mark())
+        harness = Bot(telegram_stub, settings.database_path, holder["app"])
+        if run == 0:
+            assert "08:30" in (await harness.say(ALICE, "/remind 8:30"))["text"]
+            assert "Sun" in (await harness.say(ALICE, "/remind weekly sunday"))["text"]
+        names = {j.name for j in holder["app"].job_queue.jobs()}
+        assert {f"remind:{ALICE}", f"weekly:{ALICE}"} <= names, (run, names)
+        if run == 1:
+            await harness.say(ALICE, "/remind off")
+            await asyncio.sleep(0.1)
+            names = {j.name for j in holder["app"].job_queue.jobs() if not j.removed}
+            assert f"remind:{ALICE}" not in names
+            assert bot_rows(settings.database_path) == [(None, None)]
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def bot_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT remind_at, weekly_day FROM users").fetchall()
+
+
+async def test_inline_mode_offers_personal_songs(bot: Bot):
+    msg = await bot.send_photo(ALICE, media.smiling_jpeg())
+    mark = bot.stub.mark()
+    bot.stub.inline_query(ALICE, "")
+    (answer,) = await bot.stub.wait_for("answerInlineQuery", since=mark)
+    assert answer.params["is_personal"] is True
+    urls = [r["url"] for r in answer.params["results"]]
+    assert set(urls) == set(links(msg))
+    mark = bot.stub.mark()
+    bot.stub.inline_query(ALICE, "sad")
+    (answer,) = await bot.stub.wait_for("answerInlineQuery", since=mark)
+    assert len(answer.params["results"]) == 10
+    text = answer.params["results"][0]["input_message_content"]["message_text"]
+    assert "https://open.spotify.com/track/" in text
+    # Bob's inline query never shows Alice's songs.
+    mark = bot.stub.mark()
+    bot.stub.inline_query(BOB, "")
+    (answer,) = await bot.stub.wait_for("answerInlineQuery", since=mark)
+    assert answer.params["results"] == []
+
+
+async def test_export_of_1000_readings_and_delete_leaves_others(bot: Bot):
+    import csv
+    import io
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from bot.storage import Storage
+
+    now = datetime.now(UTC)
+    async with await Storage.open(bot.db) as store:
+        for i in range(1000):
+            await store.add_reading(
+                ALICE, emotion="sad", confidence=0.7, probabilities={"sad": 0.7, "happy": 0.3},
+                track_ids=[f"{i:022d}"], at=now - timedelta(minutes=i),
+            )  # fmt: skip
+        for _ in range(3):
+            await store.add_reading(BOB, emotion="happy", confidence=0.8,
+                                    probabilities={"happy": 0.8}, at=now)  # fmt: skip
+    mark = bot.stub.mark()
+    bot.stub.send_text(ALICE, "/export")
+    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=60)
+    files = {
+        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
+        for c in docs
+    }
+    rows = list(csv.DictReader(io.StringIO(files["moodtune-export.csv"].decode())))
+    assert len(rows) == 1000 and {r["emotion"] for r in rows} == {"sad"}
+    data = json.loads(files["moodtune-export.json"])
+    assert len(data["readings"]) == 1000
+    assert sum(len(r["track_ids"]) for r in data["readings"]) == 1000
+    before_bob = bot.rows("SELECT * FROM readings WHERE user_id = ?", BOB)
+    confirm = await bot.say(ALICE, "/delete")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, confirm, "del:yes")
+    await bot.stub.wait_for("editMessageText", since=mark)
+    for table in ("readings", "users", "feedback"):
+        assert bot.rows(f"SELECT count(*) FROM {table} WHERE user_id = ?", ALICE) == [(0,)]
+    assert bot.rows("SELECT count(*) FROM recommendations") == [(0,)]
+    assert bot.rows("SELECT * FROM readings WHERE user_id = ?", BOB) == before_bob
