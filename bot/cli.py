@@ -154,6 +154,32 @@ async def _recommend_for_user(settings, recommender, user_id, emotion, mood, n):
         return await service.recommend_and_record(user_id, emotion=emotion, mood=mood, n=n)
 
 
+def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
+    """How often people corrected the model, and the corrections as CSV (no user ids)."""
+    import csv
+
+    from bot.storage import Storage
+
+    async def fetch():
+        async with await Storage.open(settings.database_path) as storage:
+            return await storage.corrections()
+
+    total, rows = asyncio.run(fetch())
+    rate = len(rows) / total if total else 0.0
+    print(f"{len(rows)} of {total} face readings corrected ({rate:.1%})", file=sys.stderr)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(
+                ["created_at", "model_emotion", "confidence", "corrected_emotion", "probabilities"]
+            )
+            for r in rows:
+                w.writerow([r["created_at"], r["emotion"], r["confidence"], r["corrected_emotion"],
+                            json.dumps(r["probabilities"])])  # fmt: skip
+        print(f"written: {args.csv}", file=sys.stderr)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.train import main
 
@@ -191,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--user", type=int, help="a user id: avoid and record their recent songs")
     r.add_argument("--seed", type=int)
     r.add_argument("--json", action="store_true")
+    c = sub.add_parser("corrections", help="how often people corrected the model; CSV export")
+    c.add_argument("--csv", help="write the corrections (no user ids) to this CSV file")
     for name, text in [
         ("train", "train the emotion model (see training/train.py --help)"),
         ("export", "export a training run as the serving model"),
@@ -215,6 +243,7 @@ COMMANDS = {
     "run": cmd_run,
     "try": cmd_try,
     "recommend": cmd_recommend,
+    "corrections": cmd_corrections,
     "train": cmd_train,
     "export": cmd_export,
     "evaluate": cmd_evaluate,

@@ -78,6 +78,8 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(message, replies.ERASED_IN_FLIGHT)
         return
     text_ = replies.selfie_text(result.reading, result.tracks, result.ask_mood, result.unsure)
+    if result.first:
+        text_ += replies.FIRST_NOTICE
     if result.ask_mood:
         markup = replies.mood_keyboard(result.entry.id)
     else:

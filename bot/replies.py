@@ -82,6 +82,10 @@ DELETE_CONFIRM = (
 DELETE_DONE = "🗑 Done: everything I held about you is erased. You can start afresh any time."
 DELETE_CANCELLED = "OK, nothing was deleted."
 ERASED_IN_FLIGHT = "Your data was erased while I was reading that photo, so I kept nothing."
+FIRST_NOTICE = (
+    "\n\nℹ️ First reading! I read facial expressions, not feelings, so correct me any time. "
+    "Your photo was not stored; /privacy says what is."
+)
 WORKING = "🎧 Reading your mood…"
 
 

@@ -45,6 +45,7 @@ class SelfieResult:
     tracks: tuple[Track, ...]
     ask_mood: bool
     unsure: bool
+    first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class MoodTune:
             tracks = await self._pick(user_id, emotion=reading.emotion)
         if self._erased_at.get(user_id, -1.0) >= started:
             return None
+        first = await self.storage.count_readings(user_id) == 0
         entry = await self.storage.add_reading(
             user_id,
             emotion=reading.emotion,
@@ -93,7 +95,7 @@ class MoodTune:
             track_ids=[t.id for t in tracks],
             at=self.clock(),
         )
-        return SelfieResult(entry, reading, tracks, ask_mood, unsure)
+        return SelfieResult(entry, reading, tracks, ask_mood, unsure, first)
 
     async def choose_mood(self, user_id: int, entry_id: int, mood: Mood) -> MoodResult | None:
         """Answer the follow-up question once; None if the entry isn't this user's or already

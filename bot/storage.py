@@ -455,6 +455,20 @@ class Storage:
             )
         return int(rows[0][0])
 
+    async def corrections(self) -> tuple[int, list[dict[str, Any]]]:
+        """(face readings in total, every corrected face reading) across all users, without
+        user ids: how often the model is wrong in real use, for evaluation."""
+        async with self._read() as db:
+            total = await db.execute_fetchall("SELECT count(*) FROM readings WHERE source = 'face'")
+            rows = await db.execute_fetchall(
+                "SELECT created_at, emotion, confidence, corrected_emotion, probabilities"
+                " FROM readings WHERE source = 'face' AND corrected_emotion IS NOT NULL"
+                " ORDER BY created_at"
+            )
+        return int(total[0][0]), [
+            {**dict(r), "probabilities": json.loads(r["probabilities"])} for r in rows
+        ]
+
     # -- feedback ----------------------------------------------------------------------------
 
     async def add_feedback(

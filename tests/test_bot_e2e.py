@@ -575,3 +575,27 @@ async def test_export_of_1000_readings_and_delete_leaves_others(bot: Bot):
         assert bot.rows(f"SELECT count(*) FROM {table} WHERE user_id = ?", ALICE) == [(0,)]
     assert bot.rows("SELECT count(*) FROM recommendations") == [(0,)]
     assert bot.rows("SELECT * FROM readings WHERE user_id = ?", BOB) == before_bob
+
+
+async def test_first_selfie_carries_the_privacy_notice_and_corrections_are_counted(
+    bot: Bot, tmp_path
+):
+    first = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "/privacy" in first["text"]
+    second = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "/privacy" not in second["text"]
+    (entry_id,) = bot.rows("SELECT id FROM readings ORDER BY id")[0]
+    menu_mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, first, f"fix:{entry_id}")
+    menu = await bot.reply(ALICE, since=menu_mark)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, f"fix:{entry_id}:surprise")
+    await bot.reply(ALICE, since=mark)
+    out = tmp_path / "corrections.csv"
+    from tests.test_cli import moodtune
+
+    run = moodtune("corrections", "--csv", str(out), env={"DATABASE_PATH": str(bot.db)})
+    assert run.returncode == 0 and "1 of 2 face readings corrected" in run.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and "happy" in lines[1] and "surprise" in lines[1]
+    assert str(ALICE) not in out.read_text()
