@@ -599,3 +599,57 @@ async def test_first_selfie_carries_the_privacy_notice_and_corrections_are_count
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and "happy" in lines[1] and "surprise" in lines[1]
     assert str(ALICE) not in out.read_text()
+
+
+async def test_history_with_fixed_clock_and_time_zone(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+):
+    """Readings over several weeks; 23:30 UTC on the 13th is the 14th in UTC+2."""
+    from datetime import UTC, datetime
+
+    from bot.storage import Storage
+
+    now = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+    db = tmp_path / "db.sqlite3"
+    async with await Storage.open(db) as store:
+        await store.set_timezone(ALICE, "Etc/GMT-2")
+        for when, emotion in [
+            (datetime(2026, 3, 13, 23, 30, tzinfo=UTC), "sad"),  # local: Sat 14
+            (datetime(2026, 3, 14, 9, 0, tzinfo=UTC), "sad"),
+            (datetime(2026, 3, 15, 8, 0, tzinfo=UTC), "happy"),
+            (datetime(2026, 3, 5, 10, 0, tzinfo=UTC), "angry"),  # the week before
+            (datetime(2026, 2, 20, 10, 0, tzinfo=UTC), "fear"),  # weeks earlier
+        ]:
+            await store.add_reading(
+                ALICE, emotion=emotion, confidence=0.8, probabilities={emotion: 0.8},
+                track_ids=["0" * 22], at=when,
+            )  # fmt: skip
+    settings = Settings(
+        telegram_bot_token=telegram_stub.token,
+        telegram_api_url=telegram_stub.root_url,
+        database_path=db,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, analyzer, recommender, stop=stop, clock=lambda: now))
+    try:
+        await telegram_stub.wait_for("getUpdates", timeout=30)
+        bot = Bot(telegram_stub, db)
+        mark = telegram_stub.mark()
+        telegram_stub.send_text(ALICE, "/week")
+        photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
+        text = (await bot.reply(ALICE, since=mark))["text"]
+        assert "Fri 13 · —" in text  # the late reading moved to Saturday
+        assert "Sat 14 · 😢 sad" in text
+        assert "Sun 15 · 😊 happy" in text
+        assert "3 readings on 2 of 7 days" in text
+        assert "angry 1 → 0" in text
+        png = telegram_stub.file_bytes(photo["photo"][-1]["file_id"])
+        import io
+
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(png))
+        assert img.format == "PNG" and img.size[0] >= 800 and len(png) < 300_000
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
