@@ -71,9 +71,13 @@ class EmotionModel:
 
     def predict(self, batch: np.ndarray, tta: bool | None = None) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        probs = self._raw(batch)
         if self.info.tta_flip if tta is None else tta:
-            probs = (probs + self._raw(np.ascontiguousarray(batch[:, :, ::-1, :]))) / 2
+            # One call on [faces; mirrored faces] costs less than two calls.
+            n = len(batch)
+            both = self._raw(np.concatenate([batch, batch[:, :, ::-1, :]]))
+            probs = (both[:n] + both[n:]) / 2
+        else:
+            probs = self._raw(batch)
         return calibrate(probs, self.info.temperature)
 
 

@@ -25,14 +25,18 @@ class Detection:
 
 class FaceDetector:
     """Finds the largest frontal face. Works on a downscaled copy, since detection cost grows
-    with pixels while a selfie's face is large."""
+    with pixels while a selfie's face is large; and looks for big faces first (a selfie's face
+    fills a third of the frame or more), searching down to small ones only when none is found.
+    Measured on one core for a 1000x750 selfie: ~9 ms for the first pass, ~60 ms for the full
+    search from the start."""
 
     def __init__(
         self,
         work_size: int = 480,
-        min_face_frac: float = 0.08,
+        min_face_fracs: tuple[float, ...] = (0.3, 0.08),
         scale_factor: float = 1.1,
-        min_neighbors: int = 5,
+        min_neighbors: int = 6,
+        relative_support: float = 0.3,
         margin: float = 0.0,
         cascade_path: str | Path | None = None,
     ) -> None:
@@ -43,9 +47,10 @@ class FaceDetector:
         # CascadeClassifier.detectMultiScale isn't documented as thread-safe.
         self._lock = threading.Lock()
         self.work_size = work_size
-        self.min_face_frac = min_face_frac
+        self.min_face_fracs = min_face_fracs
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
+        self.relative_support = relative_support
         self.margin = margin
 
     def detect_all(self, gray: np.ndarray) -> list[Box]:
@@ -56,14 +61,24 @@ class FaceDetector:
             gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
         )  # fmt: skip
         small = cv2.equalizeHist(small)
-        min_side = max(20, int(self.min_face_frac * min(small.shape[:2])))
-        with self._lock:
-            found = self._cascade.detectMultiScale(
-                small,
-                scaleFactor=self.scale_factor,
-                minNeighbors=self.min_neighbors,
-                minSize=(min_side, min_side),
-            )
+        found: list = []
+        for frac in self.min_face_fracs:
+            min_side = max(20, int(frac * min(small.shape[:2])))
+            with self._lock:
+                rects, support = self._cascade.detectMultiScale2(
+                    small,
+                    scaleFactor=self.scale_factor,
+                    minNeighbors=3,
+                    minSize=(min_side, min_side),
+                )
+            # Support = how many overlapping windows agreed. Real faces gather dozens (24-81 on
+            # our test photos), the false positives a plain minNeighbors lets through (a shirt
+            # patch, a shadow) 5-9; so keep only boxes with support near the best one's.
+            if len(rects):
+                floor = max(self.min_neighbors, self.relative_support * max(support))
+                found = [r for r, n in zip(rects, support, strict=True) if n >= floor]
+            if found:
+                break
         boxes = [
             Box(round(x / scale), round(y / scale), round(bw / scale), round(bh / scale))
             for (x, y, bw, bh) in (found if len(found) else [])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from models.classifier import EmotionModel, load_model
 from models.emotion import Box, FaceReading
 from models.face import FaceDetector
-from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_gray
+from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_gray_scaled
 from models.preprocess import preprocess_face
 
 
@@ -32,8 +34,15 @@ class Analyzer:
 
     def analyze(self, data: bytes) -> FaceReading:
         """Image bytes -> reading of the largest face (raises our ImageError / NoFaceFound)."""
-        gray = decode_gray(data, self.max_bytes, self.max_pixels)
-        return self.analyze_gray(gray)
+        gray, scale = decode_gray_scaled(data, self.max_bytes, self.max_pixels)
+        reading = self.analyze_gray(gray)
+        if scale != 1.0:  # report the face box in the sender's pixel coordinates
+            b = reading.face
+            box = Box(
+                round(b.x * scale), round(b.y * scale), round(b.w * scale), round(b.h * scale)
+            )
+            reading = replace(reading, face=box)
+        return reading
 
     def analyze_gray(self, gray: np.ndarray) -> FaceReading:
         found = self.detector.detect(gray)

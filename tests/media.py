@@ -34,10 +34,10 @@ def smiling_jpeg() -> bytes:
 
 
 def selfie_1000x750() -> bytes:
-    """A 1000x750 JPEG with the face large in the middle, like a phone selfie."""
-    face = cv2.resize(astronaut_bgr(), (700, 700))
+    """A 1000x750 JPEG framed like a phone selfie: head and shoulders fill the height."""
+    head = astronaut_bgr()[0:300, 100:380]
     canvas = np.full((750, 1000, 3), 90, np.uint8)
-    canvas[25:725, 150:850] = face
+    canvas[:, 150:850] = cv2.resize(head, (700, 750))
     return encode(canvas, ".jpg")
 
 
@@ -47,13 +47,13 @@ def yale(emotion: str, subject: int = 1) -> bytes:
 
 
 def two_faces_jpeg() -> bytes:
-    """Two faces of different sizes side by side: the larger one is on the right."""
+    """Two people close to the camera, side by side: the larger face is on the right."""
     a = astronaut_bgr()[0:300, 100:380]
-    big = cv2.resize(a, (420, 450))
-    small = cv2.resize(a, (210, 225))
-    canvas = np.full((500, 760, 3), 200, np.uint8)
-    canvas[150:375, 20:230] = small
-    canvas[25:475, 300:720] = big
+    small = cv2.resize(a, (504, 540))
+    big = cv2.resize(a, (546, 585))
+    canvas = np.full((605, 1080, 3), 200, np.uint8)
+    canvas[55:595, 10:514] = small
+    canvas[10:595, 524:1070] = big
     return encode(canvas, ".jpg")
 
 

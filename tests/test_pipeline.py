@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -71,7 +72,16 @@ def test_detector_picks_the_largest_of_several():
     gray = decode_gray(media.two_faces_jpeg())
     found = FaceDetector().detect(gray)
     assert found.faces_found >= 2
-    assert found.box.x > 250  # the big face is on the right
+    assert found.box.x > 540  # the big face is on the right
+
+
+def test_detector_finds_small_faces_in_a_second_pass():
+    """Small faces are still found (second, finer pass) when no big face is present."""
+    img = np.full((1000, 1400, 3), 180, np.uint8)
+    img[400:750, 600:930] = cv2.resize(media.astronaut_bgr()[0:300, 100:380], (330, 350))
+    found = FaceDetector().detect(decode_gray(media.encode(img)))
+    assert 600 <= found.box.x + found.box.w / 2 <= 930
+    assert found.box.w < 0.3 * 1000  # too small for the first, coarse pass
 
 
 def test_detector_raises_when_no_face():
@@ -139,3 +149,10 @@ def test_litert_matches_keras_on_val(analyzer, keras_analyzer):
     )
     assert (a.argmax(1) == b.argmax(1)).mean() >= 0.995
     assert np.abs(a - b).max() <= 0.01
+
+
+def test_selfie_framing_finds_one_face_in_the_first_pass():
+    gray = decode_gray(media.selfie_1000x750())
+    found = FaceDetector(min_face_fracs=(0.3,)).detect(gray)
+    assert found.faces_found == 1
+    assert 330 < found.box.x + found.box.w / 2 < 580  # the astronaut's face, not her suit
