@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
+from bot import handlers, replies
 from bot.reminders import rebuild as rebuild_reminders
 from bot.service import MoodTune
 from bot.settings import Settings
@@ -68,9 +68,9 @@ def build_application(settings: Settings, service: MoodTune) -> Application:
 def add_handlers(app: Application) -> None:
     image_doc = filters.Document.IMAGE
     app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
-    app.add_handler(CommandHandler("start", handlers.start))
-    app.add_handler(CommandHandler("help", handlers.help_command))
-    app.add_handler(CommandHandler("privacy", handlers.privacy))
+    app.add_handler(CommandHandler("start", handlers.canned(replies.WELCOME)))
+    app.add_handler(CommandHandler("help", handlers.canned(replies.HELP)))
+    app.add_handler(CommandHandler("privacy", handlers.canned(replies.PRIVACY)))
     app.add_handler(CommandHandler(["history", "week"], handlers.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
@@ -80,12 +80,16 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("settings", handlers.settings))
     app.add_handler(CommandHandler("remind", handlers.remind))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
-    app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.sticker))
-    app.add_handler(MessageHandler(filters.TEXT, handlers.text))
+    app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
+    app.add_handler(MessageHandler(filters.TEXT, handlers.canned(replies.SEND_SELFIE)))
     # Voice notes, videos, other documents, locations...: explain what to send instead.
-    app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, handlers.not_a_photo))
+    app.add_handler(
+        MessageHandler(
+            filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
+        )
+    )
     app.add_handler(CallbackQueryHandler(handlers.mood_button, pattern=r"^(mood|pick):"))
     app.add_handler(
         CallbackQueryHandler(handlers.feedback_button, pattern=r"^(fb|more):\d{1,12}(:(up|down))?$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineQueryResultArticle, InputTextMessageContent, Message, Update
 from telegram.constants import ChatAction, ParseMode
@@ -33,32 +34,13 @@ async def reply(message: Message, text: str, **kw) -> Message:
     return await message.reply_text(text, **kw)
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.WELCOME)
+def canned(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
 
+    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await reply(update.effective_message, text)
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.HELP)
-
-
-async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.PRIVACY)
-
-
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.UNKNOWN_COMMAND)
-
-
-async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.SEND_SELFIE)
-
-
-async def sticker(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.STICKER)
-
-
-async def not_a_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.NOT_A_PHOTO)
+    return handler
 
 
 async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
