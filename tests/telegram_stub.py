@@ -994,6 +994,7 @@ class TelegramStub:
         self._webhook_url = ""
         self._failures: dict[str, list[ApiError | None]] = {}
         self._delays: dict[str, float] = {}
+        self._gates: dict[str, threading.Event] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -1123,6 +1124,14 @@ class TelegramStub:
         with self._lock:
             self._failures.setdefault(self._canonical(method), []).extend([None] * times)
 
+    def hold(self, method: str) -> threading.Event:
+        """Hold every call of ``method`` until the returned event is set (or the stub stops):
+        ordering tests without relying on how long anything takes."""
+        gate = threading.Event()
+        with self._lock:
+            self._gates[self._canonical(method)] = gate
+        return gate
+
     def delay(self, method: str, seconds: float) -> None:
         """Answer every call of ``method`` only after ``seconds`` (0 removes the delay)."""
         with self._lock:
@@ -1184,6 +1193,9 @@ class TelegramStub:
             self._calls.clear()
             self._failures.clear()
             self._delays.clear()
+            for gate in self._gates.values():
+                gate.set()
+            self._gates.clear()
             self._errors.clear()
 
     def _matching(
@@ -1703,8 +1715,12 @@ class TelegramStub:
     ) -> tuple[int, str, bytes] | None:
         with self._lock:
             delay = self._delays.get(method, 0.0)
+            gate = self._gates.get(method)
         if delay and self._stop_event.wait(delay):
             return None
+        while gate is not None and not gate.wait(0.05):
+            if self._stop_event.is_set():
+                return None
         with self._lock:
             queued = self._failures.get(method)
             if queued:
