@@ -63,3 +63,18 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
 
     reading = Analyzer.load("litert", str(bundle)).classify_crop(np.zeros((48, 48), np.uint8))
     assert sum(reading.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+
+    # A later session continues from the committed weights: a warm restart in a new run.
+    from training.model import build_model
+
+    fresh = build_model(widths=(8, 8, 8, 8))
+    train.init_weights(fresh, bundle / "emotion.keras")
+    import keras
+
+    exported = keras.models.load_model(bundle / "emotion.keras", compile=False)
+    for a, b in zip(fresh.get_weights(), exported.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    warm = tmp_path / "warm"
+    warm_args = ["--data", str(csv_path), "--out", str(warm), "--widths", "8,8,8,8"]
+    assert train.main([*warm_args, "--epochs", "1", "--init", str(bundle / "emotion.keras")]) == 0
+    assert json.loads((warm / "config.json").read_text())["init"].endswith("emotion.keras")

@@ -41,6 +41,7 @@ class Config:
     seed: int = 1337
     precision: str = "mixed_bfloat16"
     limit: int = 0  # train on the first N images only (smoke tests)
+    init: str = ""  # start from these weights (.keras or .weights.h5): a warm restart
     extra: dict = field(default_factory=dict)
 
 
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--precision", default=d.precision, choices=["mixed_bfloat16", "float32"])
     p.add_argument("--limit", type=int, default=d.limit)
+    p.add_argument(
+        "--init", default=d.init, help="start from a trained model's weights (same architecture)"
+    )
     a = p.parse_args(argv)
     return Config(
         data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -71,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
         mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=a.precision,
-        limit=a.limit,
+        limit=a.limit, init=a.init,
     )  # fmt: skip
 
 
@@ -160,6 +164,17 @@ def make_datasets(cfg: Config, train, val):
     return ds_tr, ds_va, x_va, y_va
 
 
+def init_weights(model, path: Path) -> None:
+    """Copy weights from a saved model or weights file into `model` (same architecture)."""
+    import keras
+
+    if path.name.endswith(".weights.h5"):
+        model.load_weights(path)
+    else:
+        model.set_weights(keras.models.load_model(path, compile=False).get_weights())
+    print(f"initialised from {path}", flush=True)
+
+
 def evaluate_tta(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(plain accuracy, horizontal-flip TTA accuracy) on preprocessed arrays."""
     p = model.predict(x, batch_size=256, verbose=0)
@@ -201,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         model = keras.models.load_model(out / "last.keras")
     else:
         model = build_model(widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout)
+        if cfg.init:
+            init_weights(model, Path(cfg.init))
         warm = int(cfg.warmup_epochs * steps)
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=cfg.lr / 100,
