@@ -78,3 +78,9 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     warm_args = ["--data", str(csv_path), "--out", str(warm), "--widths", "8,8,8,8"]
     assert train.main([*warm_args, "--epochs", "1", "--init", str(bundle / "emotion.keras")]) == 0
     assert json.loads((warm / "config.json").read_text())["init"].endswith("emotion.keras")
+    assert (
+        export.main(["--run", str(warm), "--out", str(tmp_path / "b2"), "--data", str(csv_path)])
+        == 0
+    )
+    lineage = json.loads((tmp_path / "b2" / "emotion.json").read_text())["run"]["warm_start_from"]
+    assert lineage == meta["run"]

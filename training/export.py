@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     run, out = Path(a.run), Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = json.loads((run / "config.json").read_text())
+    # A warm-started run continues an earlier bundle: keep its lineage (read before `out` may
+    # overwrite it) so the model card can say how many epochs the weights have really seen.
+    parent = Path(cfg["init"]).with_suffix(".json") if cfg.get("init") else None
+    lineage = json.loads(parent.read_text())["run"] if parent and parent.exists() else None
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(widths=tuple(cfg["widths"]), convs=cfg["convs"], dropout=cfg["dropout"])
     model.load_weights(run / a.weights)
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         "run": {
             "epochs": cfg["epochs"],
             "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"],
+            "lr": cfg["lr"],
+            "precision": cfg["precision"],
+            "warm_start_from": lineage,
         },
     }
     (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
