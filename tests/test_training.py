@@ -84,3 +84,15 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     )
     lineage = json.loads((tmp_path / "b2" / "emotion.json").read_text())["run"]["warm_start_from"]
     assert lineage == meta["run"]
+
+
+def test_auto_precision_follows_the_cpu(tmp_path):
+    from training.train import resolve_precision
+
+    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx.write_text("flags\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    plain.write_text("flags\t: fpu avx512f avx512_bf16\n")
+    assert resolve_precision("auto", str(amx)) == "mixed_bfloat16"
+    assert resolve_precision("auto", str(plain)) == "float32"
+    assert resolve_precision("auto", str(tmp_path / "missing")) == "float32"
+    assert resolve_precision("mixed_bfloat16", str(plain)) == "mixed_bfloat16"

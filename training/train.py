@@ -39,7 +39,7 @@ class Config:
     mixup: float = 0.0
     erase_prob: float = 0.5
     seed: int = 1337
-    precision: str = "mixed_bfloat16"
+    precision: str = "auto"  # mixed_bfloat16 where the CPU has AMX, else float32
     limit: int = 0  # train on the first N images only (smoke tests)
     init: str = ""  # start from these weights (.keras or .weights.h5): a warm restart
     extra: dict = field(default_factory=dict)
@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (0 = off)")
     p.add_argument("--erase-prob", type=float, default=d.erase_prob)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", default=d.precision, choices=["mixed_bfloat16", "float32"])
+    p.add_argument(
+        "--precision", default=d.precision, choices=["auto", "mixed_bfloat16", "float32"]
+    )
     p.add_argument("--limit", type=int, default=d.limit)
     p.add_argument(
         "--init", default=d.init, help="start from a trained model's weights (same architecture)"
@@ -74,9 +76,25 @@ def parse_args(argv: list[str] | None = None) -> Config:
         weight_decay=a.weight_decay, warmup_epochs=a.warmup_epochs,
         label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
-        mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=a.precision,
+        mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
         limit=a.limit, init=a.init,
     )  # fmt: skip
+
+
+def resolve_precision(choice: str, cpuinfo: str = "/proc/cpuinfo") -> str:
+    """`auto` picks mixed bfloat16 only on CPUs with AMX tiles.
+
+    On a 2-core Xeon with AVX-512 BF16 but no AMX, bfloat16 ran 1.7x slower than float32
+    (230 vs 138 s per epoch, batch 64, 1.24M params); the shared notes measured it ~2x faster
+    than float32 on another 2-core machine, which AMX explains. Pass a precision to override.
+    """
+    if choice != "auto":
+        return choice
+    try:
+        flags = Path(cpuinfo).read_text()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if "amx_bf16" in flags else "float32"
 
 
 def class_weights(labels: np.ndarray, power: float, k: int = 7) -> np.ndarray:
