@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = json.loads((run / "config.json").read_text())
     # A warm-started run continues an earlier bundle: keep its lineage (read before `out` may
     # overwrite it) so the model card can say how many epochs the weights have really seen.
-    parent = Path(cfg["init"]).with_suffix(".json") if cfg.get("init") else None
+    parent = Path(cfg["init"]).parent / "emotion.json" if cfg.get("init") else None
     lineage = json.loads(parent.read_text())["run"] if parent and parent.exists() else None
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(widths=tuple(cfg["widths"]), convs=cfg["convs"], dropout=cfg["dropout"])
