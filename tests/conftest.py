@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.loopback import serving
 from tests.telegram_stub import TelegramStub
 
 
@@ -16,14 +17,8 @@ def telegram_stub() -> Iterator[TelegramStub]:
     Fails the test at teardown if the stub crashed while serving a request or a server
     thread hung.
     """
-    stub = TelegramStub()
-    stub.start()
-    try:
+    with serving(TelegramStub()) as stub:
         yield stub
-    finally:
-        leftover = stub.stop()
-    stub.check_errors()
-    assert not leftover, f"telegram stub threads did not finish: {leftover}"
 
 
 @pytest.fixture(scope="session")

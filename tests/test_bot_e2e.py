@@ -77,6 +77,17 @@ def links(message: dict) -> list[str]:
     return urls or TRACK_LINK.findall(message.get("text", ""))
 
 
+async def exported_files(bot: Bot, user: int, timeout: float) -> dict[str, bytes]:
+    """Send /export as `user`; the documents the bot sends back, by file name."""
+    mark = bot.stub.mark()
+    bot.stub.send_text(user, "/export")
+    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=timeout)
+    return {
+        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
+        for c in docs
+    }
+
+
 async def test_start_and_help(bot: Bot):
     text = (await bot.say(ALICE, "/start"))["text"]
     assert "emotion" in text and "never stored" in text and "/delete" in text
@@ -338,13 +349,7 @@ async def test_export_sends_csv_and_json(bot: Bot):
 
     await bot.send_photo(ALICE, media.smiling_jpeg())
     await bot.send_photo(BOB, media.smiling_jpeg())
-    mark = bot.stub.mark()
-    bot.stub.send_text(ALICE, "/export")
-    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=30)
-    files = {
-        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
-        for c in docs
-    }
+    files = await exported_files(bot, ALICE, timeout=30)
     rows = list(csv.DictReader(io.StringIO(files["moodtune-export.csv"].decode())))
     assert len(rows) == 1 and rows[0]["emotion"] == "happy"
     data = json.loads(files["moodtune-export.json"])
@@ -552,13 +557,7 @@ async def test_export_of_1000_readings_and_delete_leaves_others(bot: Bot):
         for _ in range(3):
             await store.add_reading(BOB, emotion="happy", confidence=0.8,
                                     probabilities={"happy": 0.8}, at=now)  # fmt: skip
-    mark = bot.stub.mark()
-    bot.stub.send_text(ALICE, "/export")
-    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=60)
-    files = {
-        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
-        for c in docs
-    }
+    files = await exported_files(bot, ALICE, timeout=60)
     rows = list(csv.DictReader(io.StringIO(files["moodtune-export.csv"].decode())))
     assert len(rows) == 1000 and {r["emotion"] for r in rows} == {"sad"}
     data = json.loads(files["moodtune-export.json"])

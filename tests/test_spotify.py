@@ -25,6 +25,7 @@ from recommender.spotify import (
     build_recommender,
 )
 from recommender.track import Mood, Track
+from tests.loopback import serving
 from tests.spotify_stub import SpotifyStub
 
 pytestmark = pytest.mark.timeout(30)
@@ -40,14 +41,8 @@ def spotify_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyStub]:
     for var in PROXY_VARS:  # a proxy from the environment must not reroute 127.0.0.1
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    stub = SpotifyStub()
-    stub.start()
-    try:
+    with serving(SpotifyStub()) as stub:
         yield stub
-    finally:
-        leftover = stub.stop()
-    stub.check_errors()
-    assert not leftover, f"{leftover} stub requests still running after stop"
 
 
 def stub_settings(stub: SpotifyStub, **overrides: object) -> Settings:
