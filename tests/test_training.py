@@ -59,6 +59,9 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     assert export.main(["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]) == 0
     meta = json.loads((bundle / "emotion.json").read_text())
     assert meta["labels"] == [e.value for e in FER2013_ORDER] and meta["input_size"] == 48
+    # Export serves val through the written bundle and reports parity; float16 holds the bar.
+    parity = meta["metrics"]["litert_parity"]
+    assert parity["passes"] and parity["top1_agreement"] >= 0.995
     from models.pipeline import Analyzer
 
     reading = Analyzer.load("litert", str(bundle)).classify_crop(np.zeros((48, 48), np.uint8))
@@ -84,6 +87,29 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     )
     lineage = json.loads((tmp_path / "b2" / "emotion.json").read_text())["run"]["warm_start_from"]
     assert lineage == meta["run"]
+
+
+def test_full_integer_export_is_served_and_measured(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+    from training import export, train
+
+    csv_path = tmp_path / "fer2013.csv"
+    write_fer_csv(csv_path, {"Training": 70, "PublicTest": 35})
+    run, bundle = tmp_path / "run", tmp_path / "int8"
+    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--epochs", "1"]
+    assert train.main(args) == 0
+    out = ["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]
+    assert export.main([*out, "--tflite", "int8-full"]) == 0
+    meta = json.loads((bundle / "emotion.json").read_text())
+    assert meta["tflite_weights"] == "int8-full"
+    assert set(meta["metrics"]["litert_parity"]) == {
+        "top1_agreement", "max_prob_gap", "accuracy", "passes"
+    }  # fmt: skip
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(bundle / "emotion.tflite"))
+    types = {d["dtype"].__name__ for d in interp.get_tensor_details()}
+    assert "int8" in types  # activations too, not only weights
 
 
 def test_auto_precision_follows_the_cpu(tmp_path):

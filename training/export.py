@@ -5,7 +5,9 @@
 Writes emotion.keras (float32), emotion.tflite and emotion.json (labels, input size,
 preprocessing version, calibration temperature, val metrics). The temperature is fitted on val
 by minimising negative log-likelihood, which fixes over/under-confidence without changing any
-prediction.
+prediction. Export then serves val through the written bundle and reports how closely LiteRT
+agrees with Keras (the parity bar the tests enforce), so a smaller or faster .tflite option is
+judged by the same numbers.
 """
 
 from __future__ import annotations
@@ -48,6 +50,27 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return round(float(min(fine, key=nll)), 3)
 
 
+# What the tests hold the exported model to: same top emotion on val, probabilities close.
+PARITY_MIN_AGREEMENT = 0.995
+PARITY_MAX_GAP = 0.01
+
+
+def litert_parity(bundle: Path, x: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict:
+    """Serve x through the bundle's LiteRT model; compare with the Keras probabilities."""
+    from models.classifier import load_model
+
+    served = load_model(bundle, "litert")
+    probs = np.concatenate([served.predict(x[i : i + 512]) for i in range(0, len(x), 512)])
+    agreement = float((probs.argmax(1) == reference.argmax(1)).mean())
+    gap = float(np.abs(probs - reference).max())
+    return {
+        "top1_agreement": round(agreement, 4),
+        "max_prob_gap": round(gap, 4),
+        "accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
+        "passes": agreement >= PARITY_MIN_AGREEMENT and gap <= PARITY_MAX_GAP,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run", required=True, help="training run directory")
@@ -55,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None, help="FER2013 root (default: the run's)")
     p.add_argument("--weights", default="best.weights.h5")
     p.add_argument(
-        "--tflite", default="float16", choices=["float32", "float16", "int8"],
-        help="weight storage in the .tflite (float16 halves the size; compute stays float32)",
+        "--tflite", default="float16", choices=["float32", "float16", "int8", "int8-full"],
+        help="float16 halves the size, compute stays float32; int8 quantizes weights only, "
+        "int8-full weights and activations (calibrated on training faces)",
     )  # fmt: skip
     p.add_argument("--tta-min-gain", type=float, default=0.005, help="val gain that earns TTA")
     a = p.parse_args(argv)
@@ -85,11 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     if a.tflite == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
-    elif a.tflite == "int8":
+    elif a.tflite in ("int8", "int8-full"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    (out / "emotion.tflite").write_bytes(conv.convert())
-
     from models.preprocess import preprocess_batch
+
+    if a.tflite == "int8-full":
+        # Activation ranges come from training faces, both ways round as TTA serves them.
+        train = load_split(a.data or cfg["data"], "train")
+        pick = np.random.default_rng(0).permutation(len(train))[:500]
+        calib = preprocess_batch(train.images[pick])
+        conv.representative_dataset = lambda: (
+            [face[None]] for img in calib for face in (img, img[:, ::-1])
+        )
+    (out / "emotion.tflite").write_bytes(conv.convert())
 
     val = load_split(a.data or cfg["data"], "val")
     x = preprocess_batch(val.images)
@@ -128,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
+    parity = litert_parity(out, x, val.labels, cal)
+    meta["metrics"]["litert_parity"] = parity
+    (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if not parity["passes"]:
+        print(
+            f"warning: LiteRT ({a.tflite}) misses the parity bar: top-1 agreement "
+            f"{parity['top1_agreement']:.2%} (need {PARITY_MIN_AGREEMENT:.1%}), max probability "
+            f"gap {parity['max_prob_gap']:.3f} (need <= {PARITY_MAX_GAP})"
+        )
     sizes = {f.name: f.stat().st_size for f in out.iterdir() if f.name.startswith("emotion")}
     print(json.dumps({"out": str(out), "sizes": sizes, **meta["metrics"], "temperature": t}))
     return 0
