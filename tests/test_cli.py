@@ -79,3 +79,28 @@ def test_recommend_for_a_user_never_repeats_in_ten_calls(tmp_path):
 def test_recommend_rejects_unknown_emotion():
     out = moodtune("recommend", "hungry")
     assert out.returncode == 2 and "unknown emotion" in out.stderr
+
+
+def test_bench_json_reports_every_figure(tmp_path):
+    import cv2
+    import numpy as np
+
+    from models.classifier import DEFAULT_BUNDLE
+    from models.emotion import FER2013_ORDER
+
+    rng = np.random.default_rng(0)
+    for e in FER2013_ORDER:
+        (tmp_path / e.value).mkdir()
+        cv2.imwrite(str(tmp_path / e.value / "0.png"), rng.integers(0, 256, (48, 48), np.uint8))
+    env = {"MOODTUNE_CACHE": str(tmp_path / "cache")}
+    args = ["--data", str(tmp_path), "--bundle", str(DEFAULT_BUNDLE), "--no-fer", "--n", "5"]
+    out = moodtune("bench", *args, "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    ours = json.loads(out.stdout)["ours"]
+    assert json.loads(out.stdout)["val_n"] == 7 and set(ours["recall"]) == {
+        e.value for e in FER2013_ORDER
+    }
+    for key in ("per_face", "per_face_no_tta", "per_selfie_1000x750"):
+        assert 0 < ours[key]["p50_ms"] <= ours[key]["p95_ms"]
+    assert ours["peak_rss_mb_max"] > 0 and ours["cold_start_s_median"] > 0
+    assert ours["imports_tensorflow"] is False

