@@ -122,3 +122,24 @@ def test_auto_precision_follows_the_cpu(tmp_path):
     assert resolve_precision("auto", str(plain)) == "float32"
     assert resolve_precision("auto", str(tmp_path / "missing")) == "float32"
     assert resolve_precision("mixed_bfloat16", str(plain)) == "mixed_bfloat16"
+
+
+def test_temperature_is_applied_only_when_it_lowers_calibration_error():
+    from models.classifier import calibrate
+    from training.export import choose_temperature, expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 4000)
+    logits = rng.normal(0, 1, (4000, 7))
+    logits[np.arange(4000), labels] += 1.5
+    honest = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    # Sharpen: the same ranking, said with too much confidence; a temperature above 1 fixes it.
+    overconfident = calibrate(honest, 0.4)
+    t = choose_temperature(overconfident, labels)
+    assert t > 1.5
+    assert expected_calibration_error(
+        calibrate(overconfident, t), labels
+    ) < expected_calibration_error(overconfident, labels)
+    # Labels drawn from the probabilities themselves: already calibrated, so (about) no change.
+    sampled = np.array([rng.choice(7, p=row) for row in honest])
+    assert choose_temperature(honest, sampled) == pytest.approx(1.0, abs=0.1)
