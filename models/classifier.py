@@ -80,6 +80,12 @@ class EmotionModel:
             probs = self._raw(batch)
         return calibrate(probs, self.info.temperature)
 
+    def predict_many(self, faces: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """predict() over a whole dataset, in chunks so the input tensor stays small."""
+        return np.concatenate(
+            [self.predict(faces[i : i + chunk]) for i in range(0, len(faces), chunk)]
+        )
+
 
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature-scale probabilities (softmax of log p / T)."""

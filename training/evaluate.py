@@ -95,9 +95,7 @@ def evaluate_dir(source: str | Path, backend: str = "litert", bundle: str | None
     if crops:
         split = load_split(source, "test" if source.suffix == ".csv" else "")
         x = preprocess_batch(split.images, analyzer.model.input_size)
-        probs = np.concatenate(
-            [analyzer.model.predict(x[i : i + 256]) for i in range(0, len(x), 256)]
-        )
+        probs = analyzer.model.predict_many(x)
         y_true, y_pred = split.labels, probs.argmax(1)
         result = metrics(y_true, y_pred)
         result.update(mode="crops", faces_found=int(len(y_true)))

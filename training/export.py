@@ -68,8 +68,7 @@ def litert_parity(bundle: Path, x: np.ndarray, labels: np.ndarray, reference: np
     """Serve x through the bundle's LiteRT model; compare with the Keras probabilities."""
     from models.classifier import load_model
 
-    served = load_model(bundle, "litert")
-    probs = np.concatenate([served.predict(x[i : i + 512]) for i in range(0, len(x), 512)])
+    probs = load_model(bundle, "litert").predict_many(x)
     agreement = float((probs.argmax(1) == reference.argmax(1)).mean())
     gap = float(np.abs(probs - reference).max())
     return {
