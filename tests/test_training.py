@@ -82,16 +82,41 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     exported = keras.models.load_model(bundle / "emotion.keras", compile=False)
     for a, b in zip(fresh.get_weights(), exported.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+    # The warm run may also swap the pooled head for the flatten one (training.model).
     warm = tmp_path / "warm"
     warm_args = ["--data", str(csv_path), "--out", str(warm), "--widths", "8,8,8,8"]
+    warm_args += ["--head", "flatten"]
     assert train.main([*warm_args, "--epochs", "1", "--init", str(bundle / "emotion.keras")]) == 0
     assert json.loads((warm / "config.json").read_text())["init"].endswith("emotion.keras")
     assert (
         export.main(["--run", str(warm), "--out", str(tmp_path / "b2"), "--data", str(csv_path)])
         == 0
     )
-    lineage = json.loads((tmp_path / "b2" / "emotion.json").read_text())["run"]["warm_start_from"]
-    assert lineage == meta["run"]
+    warm_meta = json.loads((tmp_path / "b2" / "emotion.json").read_text())
+    assert warm_meta["run"]["warm_start_from"] == meta["run"]
+    assert warm_meta["architecture"]["head"] == "flatten"
+    assert warm_meta["metrics"]["litert_parity"]["max_prob_gap"] <= PARITY_MAX_GAP
+
+
+def test_flatten_head_starts_exactly_where_the_pooled_model_was():
+    from training.model import build_model
+    from training.train import widen_to
+
+    rng = np.random.default_rng(0)
+    pooled = build_model(widths=(8, 8, 8, 8), head="gap")
+    pooled.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in pooled.weights])
+    # Batch-norm variances must stay positive for a meaningful comparison.
+    pooled.set_weights([np.abs(w) if "variance" in v.path else w for v, w in
+                        zip(pooled.weights, pooled.get_weights(), strict=True)])  # fmt: skip
+    flat = build_model(widths=(8, 8, 8, 8), head="flatten")
+    assert flat.count_params() > pooled.count_params()
+    flat.set_weights(widen_to(pooled.get_weights(), flat.get_weights()))
+    x = rng.random((16, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(
+        flat(x, training=False).numpy(), pooled(x, training=False).numpy(), atol=1e-5
+    )
+    with pytest.raises(ValueError, match="cannot map"):
+        widen_to(build_model(widths=(8, 8, 8, 16)).get_weights(), flat.get_weights())
 
 
 def test_full_integer_export_is_served_and_measured(tmp_path, monkeypatch):

@@ -36,6 +36,7 @@ class Config:
     widths: tuple[int, ...] = (64, 128, 256, 512)
     convs: int = 2
     dropout: float = 0.4
+    head: str = "gap"  # "flatten" keeps the last 3x3 feature map's layout (training.model)
     mixup: float = 0.0
     erase_prob: float = 0.5
     seed: int = 1337
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--widths", default=",".join(map(str, d.widths)))
     p.add_argument("--convs", type=int, default=d.convs)
     p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--head", default=d.head, choices=["gap", "flatten"])
     p.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (0 = off)")
     p.add_argument("--erase-prob", type=float, default=d.erase_prob)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -76,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         weight_decay=a.weight_decay, warmup_epochs=a.warmup_epochs,
         label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
-        mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
+        head=a.head, mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
         limit=a.limit, init=a.init,
     )  # fmt: skip
 
@@ -182,14 +184,37 @@ def make_datasets(cfg: Config, train, val):
     return ds_tr, ds_va, x_va, y_va
 
 
+def widen_to(src: list[np.ndarray], dst: list[np.ndarray]) -> list[np.ndarray]:
+    """Map a model's weights onto a same-blocks model whose head flattens instead of averaging.
+
+    Every tensor must match in shape except the first dense kernel, (C, U) under global average
+    pooling and (H*W*C, U) after Flatten. Tiling it H*W times over 1/(H*W) makes the flatten
+    model compute exactly what the pooled one did, so a warm start begins at the parent's
+    accuracy and can then learn where on the face each feature matters.
+    """
+    if len(src) != len(dst):
+        raise ValueError(f"architectures differ: {len(src)} vs {len(dst)} weight tensors")
+    out = []
+    for s, d in zip(src, dst, strict=True):
+        if s.shape == d.shape:
+            out.append(s)
+        elif s.ndim == d.ndim == 2 and s.shape[1] == d.shape[1] and d.shape[0] % s.shape[0] == 0:
+            cells = d.shape[0] // s.shape[0]
+            out.append(np.tile(s, (cells, 1)) / cells)
+        else:
+            raise ValueError(f"cannot map weights of shape {s.shape} onto {d.shape}")
+    return out
+
+
 def init_weights(model, path: Path) -> None:
-    """Copy weights from a saved model or weights file into `model` (same architecture)."""
+    """Copy weights from a saved model or weights file into `model` (same blocks; any head)."""
     import keras
 
     if path.name.endswith(".weights.h5"):
         model.load_weights(path)
     else:
-        model.set_weights(keras.models.load_model(path, compile=False).get_weights())
+        parent = keras.models.load_model(path, compile=False).get_weights()
+        model.set_weights(widen_to(parent, model.get_weights()))
     print(f"initialised from {path}", flush=True)
 
 
@@ -233,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if state["epoch"] > 0:
         model = keras.models.load_model(out / "last.keras")
     else:
-        model = build_model(widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout)
+        model = build_model(widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout, head=cfg.head)
         if cfg.init:
             init_weights(model, Path(cfg.init))
         warm = int(cfg.warmup_epochs * steps)
