@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": {
             "epochs": cfg["epochs"],
             "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"],
+            "weights": a.weights,  # best.weights.h5 (best val epoch) or last.keras (final)
             "lr": cfg["lr"],
             "precision": cfg["precision"],
             "warm_start_from": lineage,
