@@ -109,12 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parent = Path(cfg["init"]).parent / "emotion.json" if cfg.get("init") else None
     lineage = json.loads(parent.read_text())["run"] if parent and parent.exists() else None
     keras.mixed_precision.set_global_policy("float32")
-    model = build_model(
-        widths=tuple(cfg["widths"]),
-        convs=cfg["convs"],
-        dropout=cfg["dropout"],
-        head=cfg.get("head", "gap"),  # runs from before the flatten head have no key
-    )
+    arch = {k: cfg[k] for k in ("widths", "convs", "dropout")}
+    arch["head"] = cfg.get("head", "gap")  # runs from before the flatten head have no key
+    model = build_model(**{**arch, "widths": tuple(arch["widths"])})
     model.load_weights(run / a.weights)
     model.save(out / "emotion.keras")
 
@@ -155,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "preprocess_version": PREPROCESS_VERSION,
         "temperature": t,
         "tta_flip": tta,
-        "architecture": {
-            **{k: cfg[k] for k in ("widths", "convs", "dropout")},
-            "head": cfg.get("head", "gap"),
-        },
+        "architecture": arch,
         "params": int(model.count_params()),
         "tflite_weights": a.tflite,
         "metrics": {
