@@ -119,6 +119,66 @@ def test_flatten_head_starts_exactly_where_the_pooled_model_was():
         widen_to(build_model(widths=(8, 8, 8, 16)).get_weights(), flat.get_weights())
 
 
+@pytest.mark.timeout(600)
+def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+    import keras
+
+    from training import export, train
+
+    csv_path = tmp_path / "fer2013.csv"
+    write_fer_csv(csv_path, {"Training": 140, "PublicTest": 70})
+    run = tmp_path / "run"
+    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--swa-from", "2"]
+
+    def trainable(path):
+        m = keras.models.load_model(path, compile=False)
+        return [v.numpy() for v in m.trainable_weights]
+
+    assert train.main([*args, "--epochs", "2"]) == 0
+    w2 = trainable(run / "last.keras")
+    for avg, w in zip(trainable(run / "swa.keras"), w2, strict=True):
+        np.testing.assert_array_equal(avg, w)  # one epoch averaged: that epoch's weights
+    # Stopped and started again: epoch 3 joins the average the checkpoint carried.
+    assert train.main([*args, "--epochs", "3"]) == 0
+    w3 = trainable(run / "last.keras")
+    for avg, a, b in zip(trainable(run / "swa.keras"), w2, w3, strict=True):
+        np.testing.assert_allclose(avg, (a + b) / 2, atol=1e-6)
+    assert json.loads((run / "state.json").read_text())["swa_n"] == 2
+    rows = (run / "log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert [r.split(",")[header.index("swa_n")] for r in rows[1:]] == ["", "1", "2"]
+    bundle = tmp_path / "bundle"
+    out = ["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]
+    assert export.main([*out, "--weights", "swa.keras"]) == 0
+    assert json.loads((bundle / "emotion.json").read_text())["run"]["weights"] == "swa.keras"
+
+
+def test_recalibrated_batch_norm_holds_the_statistics_of_the_data():
+    import keras
+    from keras import layers
+
+    from training.train import recalibrate_bn
+
+    inputs = keras.Input((4, 4, 1))
+    x = layers.Conv2D(3, 3, padding="same")(inputs)
+    x = layers.Dropout(0.5)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    model = keras.Model(inputs, x)
+    data = np.random.default_rng(0).normal(2.0, 3.0, (64, 4, 4, 1)).astype("float32")
+    feats = model.layers[1](data).numpy()  # the conv output: what the BN layer sees
+    bn = model.layers[-1]
+    # One batch: exactly the data's mean and variance. Several: the mean over the batches.
+    recalibrate_bn(model, data, batch_size=64)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), feats.mean((0, 1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), feats.var((0, 1, 2)), rtol=1e-4)
+    recalibrate_bn(model, data, batch_size=16)
+    halves = feats.reshape(4, 16, 4, 4, 3)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), feats.mean((0, 1, 2)), rtol=1e-4)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), halves.var((1, 2, 3)).mean(0), rtol=1e-4)
+    assert bn.momentum == 0.9 and model.layers[2].rate == 0.5
+
+
 def test_full_integer_export_is_served_and_measured(tmp_path, monkeypatch):
     monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
     from training import export, train

@@ -43,6 +43,7 @@ class Config:
     precision: str = "auto"  # mixed_bfloat16 where the CPU has AMX, else float32
     limit: int = 0  # train on the first N images only (smoke tests)
     init: str = ""  # start from these weights (.keras or .weights.h5): a warm restart
+    swa_from: int = 0  # average weights from this epoch on, lr constant after warm-up (0 = off)
     extra: dict = field(default_factory=dict)
 
 
@@ -72,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument(
         "--init", default=d.init, help="start from a trained model's weights (same architecture)"
     )
+    p.add_argument(
+        "--swa-from", type=int, default=d.swa_from,
+        help="stochastic weight averaging: average the weights at the end of every epoch from "
+        "this one on, at a constant learning rate after warm-up (0 = off); saved as swa.keras",
+    )  # fmt: skip
     a = p.parse_args(argv)
     return Config(
         data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -79,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
         head=a.head, mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
-        limit=a.limit, init=a.init,
+        limit=a.limit, init=a.init, swa_from=a.swa_from,
     )  # fmt: skip
 
 
@@ -218,6 +224,34 @@ def init_weights(model, path: Path) -> None:
     print(f"initialised from {path}", flush=True)
 
 
+def recalibrate_bn(model, x: np.ndarray, batch_size: int = 256) -> None:
+    """Recompute every batch-norm layer's moving statistics as their mean over `x`.
+
+    Averaged weights (SWA) need statistics of their own: the averaged moving statistics belong
+    to none of the averaged networks. Dropout is switched off meanwhile, as at serving time.
+    """
+    from keras import layers
+
+    bns = [la for la in model.layers if isinstance(la, layers.BatchNormalization)]
+    drops = [la for la in model.layers if isinstance(la, layers.Dropout)]
+    saved = [b.momentum for b in bns], [d.rate for d in drops]
+    for d in drops:
+        d.rate = 0.0
+    for b in bns:
+        b.moving_mean.assign(np.zeros(b.moving_mean.shape, "float32"))
+        b.moving_variance.assign(np.ones(b.moving_variance.shape, "float32"))
+    try:
+        for i, start in enumerate(range(0, len(x), batch_size)):
+            for b in bns:
+                b.momentum = i / (i + 1)  # cumulative mean over batches
+            model(x[start : start + batch_size], training=True)
+    finally:
+        for b, m in zip(bns, saved[0], strict=True):
+            b.momentum = m
+        for d, r in zip(drops, saved[1], strict=True):
+            d.rate = r
+
+
 def evaluate_tta(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(plain accuracy, horizontal-flip TTA accuracy) on preprocessed arrays."""
     p = model.predict(x, batch_size=256, verbose=0)
@@ -253,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
         train = type(train)(train.images[idx], train.labels[idx])
     ds_tr, ds_va, x_va, y_va = make_datasets(cfg, train, val)
+    if cfg.swa_from:
+        from models.preprocess import preprocess_batch
+
+        pick = np.random.default_rng(cfg.seed).permutation(len(train))[:8192]
+        x_bn = preprocess_batch(train.images[pick])  # clean faces, as served
     steps = len(train) // cfg.batch_size
 
     if state["epoch"] > 0:
@@ -265,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=cfg.lr / 100,
             decay_steps=max(1, cfg.epochs * steps - warm),
-            alpha=0.0,
+            alpha=1.0 if cfg.swa_from else 0.0,  # 1.0: constant after warm-up
             warmup_target=cfg.lr,
             warmup_steps=warm,
         )
@@ -276,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
             metrics=["accuracy"],
         )
     print(f"model: {model.count_params():,} params; {steps} steps/epoch", flush=True)
+    if cfg.swa_from:
+        swa_model = keras.models.clone_model(model)
+        if state.get("swa_n"):
+            swa_model.load_weights(out / "swa.keras")
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -292,8 +335,24 @@ def main(argv: list[str] | None = None) -> int:
                 "val_acc": round(acc, 4),
                 "val_acc_tta": round(acc_tta, 4),
                 "lr": f"{lr:.2e}",
+                **({"swa_n": "", "swa_val_acc": "", "swa_val_acc_tta": ""} if cfg.swa_from else {}),
                 "seconds": round(time.time() - self.t0, 1),
             }
+            if cfg.swa_from and epoch + 1 >= cfg.swa_from:
+                n = state.get("swa_n", 0)
+                avg = [
+                    a + (w - a) / (n + 1)
+                    for a, w in zip(swa_model.get_weights(), self.model.get_weights(), strict=True)
+                ] if n else self.model.get_weights()  # fmt: skip
+                swa_model.set_weights(avg)
+                recalibrate_bn(swa_model, x_bn)
+                s_acc, s_tta = evaluate_tta(swa_model, x_va, y_va)
+                row.update(
+                    swa_n=n + 1, swa_val_acc=round(s_acc, 4), swa_val_acc_tta=round(s_tta, 4)
+                )
+                swa_model.save(out / "swa.tmp.keras")
+                os.replace(out / "swa.tmp.keras", out / "swa.keras")
+                state["swa_n"] = n + 1
             new_log = not (out / "log.csv").exists()
             with open(out / "log.csv", "a", newline="") as f:
                 wr = csv.DictWriter(f, fieldnames=list(row))
