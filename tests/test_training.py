@@ -59,6 +59,7 @@ def test_train_resume_export_serve(tmp_path, monkeypatch):
     assert export.main(["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]) == 0
     meta = json.loads((bundle / "emotion.json").read_text())
     assert meta["labels"] == [e.value for e in FER2013_ORDER] and meta["input_size"] == 48
+    assert meta["run"]["bn_recalibrated_on"] == 140  # statistics of clean training faces
     # Export serves val through the written bundle and reports parity. This 2-epoch toy model
     # gives near-uniform probabilities, so float16 rounding may flip a near-tie's top emotion
     # (1 run in ~6 failed on agreement); the probability gap is what float16 must hold here,

@@ -3,7 +3,9 @@
     python -m training.export --run runs/base --out models/weights
 
 Writes emotion.keras (float32), emotion.tflite and emotion.json (labels, input size,
-preprocessing version, calibration temperature, val metrics). The temperature is fitted on val
+preprocessing version, calibration temperature, val metrics). Batch-norm statistics are first
+recomputed on the clean training faces: training gathered them on augmented batches, and on
+the committed model that alone lifted val from 66.8% to 67.1% (67.9% with flip TTA). The temperature is fitted on val
 by minimising negative log-likelihood, which fixes over/under-confidence without changing any
 prediction. Export then serves val through the written bundle and reports how closely LiteRT
 agrees with Keras (the parity bar the tests enforce), so a smaller or faster .tflite option is
@@ -90,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         help="float16 halves the size, compute stays float32; int8 quantizes weights only, "
         "int8-full weights and activations (calibrated on training faces)",
     )  # fmt: skip
+    p.add_argument(
+        "--recalibrate-bn", action=argparse.BooleanOptionalAction, default=True,
+        help="recompute batch-norm statistics on the clean training faces (default: on)",
+    )  # fmt: skip
     p.add_argument("--tta-min-gain", type=float, default=0.005, help="val gain that earns TTA")
     a = p.parse_args(argv)
 
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.classifier import calibrate
     from training.data import load_split
     from training.model import build_model
+    from training.train import recalibrate_bn
 
     run, out = Path(a.run), Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     arch["head"] = cfg.get("head", "gap")  # runs from before the flatten head have no key
     model = build_model(**{**arch, "widths": tuple(arch["widths"])})
     model.load_weights(run / a.weights)
+    from models.preprocess import preprocess_batch
+
+    train = load_split(a.data or cfg["data"], "train")
+    if a.recalibrate_bn:
+        # The moving statistics were gathered on augmented batches (erased patches of noise,
+        # contrast and zoom); served faces are clean, so they get statistics of clean faces.
+        recalibrate_bn(model, preprocess_batch(train.images))
     model.save(out / "emotion.keras")
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -121,11 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         conv.target_spec.supported_types = [tf.float16]
     elif a.tflite in ("int8", "int8-full"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    from models.preprocess import preprocess_batch
-
     if a.tflite == "int8-full":
         # Activation ranges come from training faces, both ways round as TTA serves them.
-        train = load_split(a.data or cfg["data"], "train")
         pick = np.random.default_rng(0).permutation(len(train))[:500]
         calib = preprocess_batch(train.images[pick])
         conv.representative_dataset = lambda: (
@@ -165,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": {
             "epochs": cfg["epochs"],
             "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"],
-            "weights": a.weights,  # best.weights.h5 (best val epoch) or last.keras (final)
+            "weights": a.weights,  # best.weights.h5 (best val epoch), last.keras, swa.keras
+            "bn_recalibrated_on": len(train) if a.recalibrate_bn else 0,
             "lr": cfg["lr"],
             "precision": cfg["precision"],
             "warm_start_from": lineage,
