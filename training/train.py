@@ -287,11 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
         train = type(train)(train.images[idx], train.labels[idx])
     ds_tr, ds_va, x_va, y_va = make_datasets(cfg, train, val)
-    if cfg.swa_from:
-        from models.preprocess import preprocess_batch
+    from models.preprocess import preprocess_batch
 
-        pick = np.random.default_rng(cfg.seed).permutation(len(train))[:8192]
-        x_bn = preprocess_batch(train.images[pick])  # clean faces, as served
+    pick = np.random.default_rng(cfg.seed).permutation(len(train))[:8192]
+    x_bn = preprocess_batch(train.images[pick])  # clean faces, as served
     steps = len(train) // cfg.batch_size
 
     if state["epoch"] > 0:
@@ -315,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             metrics=["accuracy"],
         )
     print(f"model: {model.count_params():,} params; {steps} steps/epoch", flush=True)
+    # Val is scored on a copy whose batch-norm statistics come from clean faces, as export
+    # recomputes them: the moving ones, gathered on augmented batches, cost 1-2 points on val.
+    probe = keras.models.clone_model(model)
     if cfg.swa_from:
         swa_model = keras.models.clone_model(model)
         if state.get("swa_n"):
@@ -326,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_epoch_end(self, epoch, logs=None):
             logs = dict(logs or {})
-            acc, acc_tta = evaluate_tta(self.model, x_va, y_va)
+            probe.set_weights(self.model.get_weights())
+            recalibrate_bn(probe, x_bn)
+            acc, acc_tta = evaluate_tta(probe, x_va, y_va)
             lr = float(self.model.optimizer.learning_rate)
             row = {
                 "epoch": epoch + 1,
