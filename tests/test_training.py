@@ -152,7 +152,9 @@ def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, monk
     bundle = tmp_path / "bundle"
     out = ["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]
     assert export.main([*out, "--weights", "swa.keras"]) == 0
-    assert json.loads((bundle / "emotion.json").read_text())["run"]["weights"] == "swa.keras"
+    swa_meta = json.loads((bundle / "emotion.json").read_text())["run"]
+    assert swa_meta["weights"] == "swa.keras" and swa_meta["swa_averaged_epochs"] == 2
+    assert swa_meta["epochs_trained"] == 3
 
 
 def test_recalibrated_batch_norm_holds_the_statistics_of_the_data():

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     run, out = Path(a.run), Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "state.json").read_text())
     # A warm-started run continues an earlier bundle: keep its lineage (read before `out` may
     # overwrite it) so the model card can say how many epochs the weights have really seen.
     parent = Path(cfg["init"]).parent / "emotion.json" if cfg.get("init") else None
@@ -174,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             "val_ece_after": round(expected_calibration_error(cal, val.labels), 4),
         },
         "run": {
-            "epochs": cfg["epochs"],
-            "best_epoch": json.loads((run / "state.json").read_text())["best_epoch"],
+            "epochs": cfg["epochs"],  # as planned; a run may be stopped early for time
+            "epochs_trained": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            **({"swa_averaged_epochs": state["swa_n"]} if "swa_n" in state else {}),
             "weights": a.weights,  # best.weights.h5 (best val epoch), last.keras, swa.keras
             "bn_recalibrated_on": len(train) if a.recalibrate_bn else 0,
             "lr": cfg["lr"],
