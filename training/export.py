@@ -6,8 +6,8 @@ Writes emotion.keras (float32), emotion.tflite and emotion.json (labels, input s
 preprocessing version, calibration temperature, val metrics). Batch-norm statistics are first
 recomputed on the clean training faces: training gathered them on augmented batches, and on
 the stage-4 model that alone lifted val from 66.8% to 67.0% (68.0% with flip TTA). The
-temperature is fitted on val by minimising negative log-likelihood, which fixes over/under-confidence without changing any
-prediction. Export then serves val through the written bundle and reports how closely LiteRT
+temperature is fitted on val by minimising negative log-likelihood, which fixes over- or
+under-confidence without changing any prediction. Export then serves val through the written bundle and reports how closely LiteRT
 agrees with Keras (the parity bar the tests enforce), so a smaller or faster .tflite option is
 judged by the same numbers.
 """
