@@ -23,6 +23,19 @@ def write_fer_csv(path, per_split: dict[str, int], seed: int = 0) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.fixture
+def toy_fer(tmp_path, monkeypatch):
+    """Write a tiny fer2013.csv (Training and PublicTest sizes given) with a private cache."""
+    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+
+    def make(train: int, val: int):
+        path = tmp_path / "fer2013.csv"
+        write_fer_csv(path, {"Training": train, "PublicTest": val})
+        return path
+
+    return make
+
+
 def test_csv_and_folder_layouts_load_the_same_way(tmp_path):
     csv_path = tmp_path / "fer2013.csv"
     write_fer_csv(csv_path, {"Training": 14, "PublicTest": 7, "PrivateTest": 7})
@@ -41,12 +54,10 @@ def test_csv_and_folder_layouts_load_the_same_way(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_train_resume_export_serve(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+def test_train_resume_export_serve(tmp_path, toy_fer):
     from training import export, train
 
-    csv_path = tmp_path / "fer2013.csv"
-    write_fer_csv(csv_path, {"Training": 140, "PublicTest": 70})
+    csv_path = toy_fer(140, 70)
     run = tmp_path / "run"
     args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--batch-size", "32"]
     assert train.main([*args, "--epochs", "1"]) == 0
@@ -121,14 +132,12 @@ def test_flatten_head_starts_exactly_where_the_pooled_model_was():
 
 
 @pytest.mark.timeout(600)
-def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, toy_fer):
     import keras
 
     from training import export, train
 
-    csv_path = tmp_path / "fer2013.csv"
-    write_fer_csv(csv_path, {"Training": 140, "PublicTest": 70})
+    csv_path = toy_fer(140, 70)
     run = tmp_path / "run"
     args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--swa-from", "2"]
 
@@ -182,12 +191,10 @@ def test_recalibrated_batch_norm_holds_the_statistics_of_the_data():
     assert bn.momentum == 0.9 and model.layers[2].rate == 0.5
 
 
-def test_full_integer_export_is_served_and_measured(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOODTUNE_CACHE", str(tmp_path / "cache"))
+def test_full_integer_export_is_served_and_measured(tmp_path, toy_fer):
     from training import export, train
 
-    csv_path = tmp_path / "fer2013.csv"
-    write_fer_csv(csv_path, {"Training": 70, "PublicTest": 35})
+    csv_path = toy_fer(70, 35)
     run, bundle = tmp_path / "run", tmp_path / "int8"
     args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--epochs", "1"]
     assert train.main(args) == 0

@@ -7,9 +7,9 @@ preprocessing version, calibration temperature, val metrics). Batch-norm statist
 recomputed on the clean training faces: training gathered them on augmented batches, and on
 the stage-4 model that alone lifted val from 66.8% to 67.0% (68.0% with flip TTA). The
 temperature is fitted on val by minimising negative log-likelihood, which fixes over- or
-under-confidence without changing any prediction. Export then serves val through the written bundle and reports how closely LiteRT
-agrees with Keras (the parity bar the tests enforce), so a smaller or faster .tflite option is
-judged by the same numbers.
+under-confidence without changing any prediction. Export then serves val through the written
+bundle and reports how closely LiteRT agrees with Keras (the parity bar the tests enforce), so
+a smaller or faster .tflite option is judged by the same numbers.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from models.classifier import calibrate
+    from models.preprocess import preprocess_batch
     from training.data import load_split
     from training.model import build_model
     from training.train import recalibrate_bn
@@ -121,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     arch["head"] = cfg.get("head", "gap")  # runs from before the flatten head have no key
     model = build_model(**{**arch, "widths": tuple(arch["widths"])})
     model.load_weights(run / a.weights)
-    from models.preprocess import preprocess_batch
-
     train = load_split(a.data or cfg["data"], "train")
     if a.recalibrate_bn:
         # The moving statistics were gathered on augmented batches (erased patches of noise,

@@ -234,7 +234,7 @@ def recalibrate_bn(model, x: np.ndarray, batch_size: int = 256) -> None:
 
     bns = [la for la in model.layers if isinstance(la, layers.BatchNormalization)]
     drops = [la for la in model.layers if isinstance(la, layers.Dropout)]
-    saved = [b.momentum for b in bns], [d.rate for d in drops]
+    momenta, rates = [b.momentum for b in bns], [d.rate for d in drops]
     for d in drops:
         d.rate = 0.0
     for b in bns:
@@ -246,9 +246,9 @@ def recalibrate_bn(model, x: np.ndarray, batch_size: int = 256) -> None:
                 b.momentum = i / (i + 1)  # cumulative mean over batches
             model(x[start : start + batch_size], training=True)
     finally:
-        for b, m in zip(bns, saved[0], strict=True):
+        for b, m in zip(bns, momenta, strict=True):
             b.momentum = m
-        for d, r in zip(drops, saved[1], strict=True):
+        for d, r in zip(drops, rates, strict=True):
             d.rate = r
 
 
