@@ -131,6 +131,33 @@ def test_flatten_head_starts_exactly_where_the_pooled_model_was():
         widen_to(build_model(widths=(8, 8, 8, 16)).get_weights(), flat.get_weights())
 
 
+def test_wider_convs_start_exactly_where_the_narrow_model_was():
+    from training.model import build_model
+    from training.train import widen_to
+
+    rng = np.random.default_rng(1)
+    narrow = build_model(widths=(4, 6, 8, 8), head="flatten")
+    narrow.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in narrow.weights])
+    narrow.set_weights([np.abs(w) + 0.1 if "variance" in v.path else w for v, w in
+                        zip(narrow.weights, narrow.get_weights(), strict=True)])  # fmt: skip
+    x = rng.random((16, 48, 48, 1)).astype("float32")
+    expected = narrow(x, training=False).numpy()
+    for widths, head in [((4, 9, 12, 16), "flatten"), ((6, 6, 8, 13), "flatten")]:
+        wide = build_model(widths=widths, head=head)
+        wide.set_weights(widen_to(narrow.get_weights(), wide.get_weights()))
+        np.testing.assert_allclose(wide(x, training=False).numpy(), expected, atol=1e-5)
+    # The copies are not twins: their outgoing weights differ, so training can tell them apart.
+    w = widen_to(
+        narrow.get_weights(), build_model(widths=(4, 6, 8, 16), head="flatten").get_weights()
+    )
+    rows = w[-7].reshape(9, 16, -1)  # first dense kernel: (cell, channel, unit)
+    assert not any(np.allclose(rows[:, i], rows[:, j]) for i in range(16) for j in range(i))
+    with pytest.raises(ValueError, match="cannot map"):
+        widen_to(
+            narrow.get_weights(), build_model(widths=(4, 6, 8, 4), head="flatten").get_weights()
+        )
+
+
 @pytest.mark.timeout(600)
 def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, toy_fer):
     import keras

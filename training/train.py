@@ -190,26 +190,57 @@ def make_datasets(cfg: Config, train, val):
     return ds_tr, ds_va, x_va, y_va
 
 
-def widen_to(src: list[np.ndarray], dst: list[np.ndarray]) -> list[np.ndarray]:
-    """Map a model's weights onto a same-blocks model whose head flattens instead of averaging.
+def widen_to(src: list[np.ndarray], dst: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """Map a model's weights onto a same-depth model that is wider or flattens instead of pooling.
 
-    Every tensor must match in shape except the first dense kernel, (C, U) under global average
-    pooling and (H*W*C, U) after Flatten. Tiling it H*W times over 1/(H*W) makes the flatten
-    model compute exactly what the pooled one did, so a warm start begins at the parent's
-    accuracy and can then learn where on the face each feature matters.
+    Both changes keep the function (Chen et al. 2016, Net2WiderNet), so a warm start begins at
+    the parent's accuracy. A wider conv copies its filters into the new channels (and their
+    batch-norm entries); the next layer splits each old channel's outgoing weights among its
+    copies in random shares that sum to one, which keeps the sum and breaks the copies' symmetry.
+    A pooled head's first dense kernel, (C, U), is tiled H*W times over 1/(H*W) for a flatten
+    head, (H*W*C, U), which computes the same mean.
     """
     if len(src) != len(dst):
         raise ValueError(f"architectures differ: {len(src)} vs {len(dst)} weight tensors")
-    out = []
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    pick = share = None  # how the last widened layer's new channels map onto its old ones
+
+    def cannot(s, d):
+        return ValueError(f"cannot map weights of shape {s.shape} onto {d.shape}")
+
     for s, d in zip(src, dst, strict=True):
+        if s.ndim == 4:  # conv kernel (kh, kw, c_in, c_out)
+            if pick is not None:
+                s = s[:, :, pick, :] * share[None, None, :, None]
+                pick = share = None
+            c, c_new = s.shape[3], d.shape[3]
+            if c_new > c:
+                pick = np.concatenate([np.arange(c), rng.integers(0, c, c_new - c)])
+                share = _shares(pick, rng)
+                s = s[..., pick]
+        elif s.ndim == 1 and pick is not None and d.shape == pick.shape:
+            s = s[pick]  # batch-norm entries of a widened conv
+        elif s.ndim == 2 and pick is not None:  # dense kernel after Flatten of a widened conv
+            cells = s.shape[0] // (pick.max() + 1)
+            s = s.reshape(cells, -1, s.shape[1])[:, pick, :] * share[None, :, None]
+            s = s.reshape(-1, s.shape[2])
+            pick = share = None
         if s.shape == d.shape:
-            out.append(s)
+            out.append(s.astype(d.dtype))
         elif s.ndim == d.ndim == 2 and s.shape[1] == d.shape[1] and d.shape[0] % s.shape[0] == 0:
             cells = d.shape[0] // s.shape[0]
-            out.append(np.tile(s, (cells, 1)) / cells)
+            out.append((np.tile(s, (cells, 1)) / cells).astype(d.dtype))
         else:
-            raise ValueError(f"cannot map weights of shape {s.shape} onto {d.shape}")
+            raise cannot(s, d)
     return out
+
+
+def _shares(pick: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random positive weights per new channel that sum to one over each old channel's copies."""
+    u = rng.uniform(0.5, 1.5, len(pick))
+    total = np.bincount(pick, weights=u)
+    return (u / total[pick]).astype(np.float32)
 
 
 def init_weights(model, path: Path) -> None:
