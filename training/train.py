@@ -205,10 +205,6 @@ def widen_to(src: list[np.ndarray], dst: list[np.ndarray], seed: int = 0) -> lis
     rng = np.random.default_rng(seed)
     out: list[np.ndarray] = []
     pick = share = None  # how the last widened layer's new channels map onto its old ones
-
-    def cannot(s, d):
-        return ValueError(f"cannot map weights of shape {s.shape} onto {d.shape}")
-
     for s, d in zip(src, dst, strict=True):
         if s.ndim == 4:  # conv kernel (kh, kw, c_in, c_out)
             if pick is not None:
@@ -222,17 +218,16 @@ def widen_to(src: list[np.ndarray], dst: list[np.ndarray], seed: int = 0) -> lis
         elif s.ndim == 1 and pick is not None and d.shape == pick.shape:
             s = s[pick]  # batch-norm entries of a widened conv
         elif s.ndim == 2 and pick is not None:  # dense kernel after Flatten of a widened conv
-            cells = s.shape[0] // (pick.max() + 1)
-            s = s.reshape(cells, -1, s.shape[1])[:, pick, :] * share[None, :, None]
-            s = s.reshape(-1, s.shape[2])
+            rows = s.reshape(-1, pick.max() + 1, s.shape[1])  # (cell, old channel, unit)
+            s = (rows[:, pick, :] * share[None, :, None]).reshape(-1, s.shape[1])
             pick = share = None
         if s.shape == d.shape:
-            out.append(s.astype(d.dtype))
+            out.append(s)
         elif s.ndim == d.ndim == 2 and s.shape[1] == d.shape[1] and d.shape[0] % s.shape[0] == 0:
             cells = d.shape[0] // s.shape[0]
-            out.append((np.tile(s, (cells, 1)) / cells).astype(d.dtype))
+            out.append(np.tile(s, (cells, 1)) / cells)
         else:
-            raise cannot(s, d)
+            raise ValueError(f"cannot map weights of shape {s.shape} onto {d.shape}")
     return out
 
 
@@ -244,7 +239,7 @@ def _shares(pick: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def init_weights(model, path: Path) -> None:
-    """Copy weights from a saved model or weights file into `model` (same blocks; any head)."""
+    """Copy weights from a saved model or weights file into `model` (same depth, maybe wider)."""
     import keras
 
     if path.name.endswith(".weights.h5"):
