@@ -270,3 +270,41 @@ def test_temperature_is_applied_only_when_it_lowers_calibration_error():
     # Labels drawn from the probabilities themselves: already calibrated, so (about) no change.
     sampled = np.array([rng.choice(7, p=row) for row in honest])
     assert choose_temperature(honest, sampled) == pytest.approx(1.0, abs=0.1)
+
+
+def test_shifted_views_are_the_face_its_shifts_and_their_mirrors():
+    from training.train import shifted_views
+
+    x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(2, 6, 6, 1)
+    views = list(shifted_views(x, step=2))
+    assert len(views) == 10 and all(v.shape == x.shape for v in views)
+    np.testing.assert_array_equal(views[0], x)
+    np.testing.assert_array_equal(views[1], x[:, :, ::-1])
+    np.testing.assert_array_equal(views[2][:, :, :4], x[:, :, 2:])  # content moved 2 px left
+    np.testing.assert_array_equal(views[6][:, :4], x[:, 2:])  # and 2 px up
+
+
+@pytest.mark.timeout(600)
+def test_distillation_blends_the_teachers_reading_into_the_targets(tmp_path, toy_fer):
+    from training import train
+
+    csv_path = toy_fer(140, 70)
+    base = ["--data", str(csv_path), "--widths", "8,8,8,8", "--epochs", "1"]
+    assert train.main([*base, "--out", str(tmp_path / "teacher")]) == 0
+    run = tmp_path / "student"
+    args = [*base, "--out", str(run), "--teacher", str(tmp_path / "teacher" / "last.keras")]
+    assert train.main([*args, "--distill", "0.4"]) == 0
+    soft = np.load(run / "teacher.npy")
+    assert soft.shape == (140, 7) and soft.dtype == np.float32
+    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-5)
+    stamp = (run / "teacher.npy").stat().st_mtime_ns
+    assert train.main([*args, "--epochs", "2"]) == 0  # resumed: the teacher is not re-read
+    assert (run / "teacher.npy").stat().st_mtime_ns == stamp
+
+    cfg = train.parse_args([*args, "--distill", "0.4"])
+    split = load_split(csv_path, "train")
+    ds_tr, *_ = train.make_datasets(cfg, split, load_split(csv_path, "val"), soft)
+    want = 0.6 * np.eye(7, dtype=np.float32)[split.labels] + 0.4 * soft
+    _, y, _ = next(iter(ds_tr))
+    for row in y.numpy():  # each target is one face's blend (the batch is shuffled)
+        assert np.abs(want - row).max(1).min() < 1e-6

@@ -44,6 +44,8 @@ class Config:
     limit: int = 0  # train on the first N images only (smoke tests)
     init: str = ""  # start from these weights (.keras or .weights.h5): a warm restart
     swa_from: int = 0  # average weights from this epoch on, lr constant after warm-up (0 = off)
+    teacher: str = ""  # distil: blend the labels with this model's ten-view TTA probabilities
+    distill: float = 0.5  # the teacher's share of each training target
     extra: dict = field(default_factory=dict)
 
 
@@ -78,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="stochastic weight averaging: average the weights at the end of every epoch from "
         "this one on, at a constant learning rate after warm-up (0 = off); saved as swa.keras",
     )  # fmt: skip
+    p.add_argument(
+        "--teacher", default=d.teacher,
+        help="a trained model whose ten-view TTA probabilities on the training faces are "
+        "blended into the targets (self-distillation); cached as teacher.npy in the run",
+    )  # fmt: skip
+    p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share")
     a = p.parse_args(argv)
     return Config(
         data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -85,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         label_smoothing=a.label_smoothing, class_weight_power=a.class_weight_power,
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
         head=a.head, mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
-        limit=a.limit, init=a.init, swa_from=a.swa_from,
+        limit=a.limit, init=a.init, swa_from=a.swa_from, teacher=a.teacher, distill=a.distill,
     )  # fmt: skip
 
 
@@ -113,7 +121,7 @@ def class_weights(labels: np.ndarray, power: float, k: int = 7) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def make_datasets(cfg: Config, train, val):
+def make_datasets(cfg: Config, train, val, soft: np.ndarray | None = None):
     import tensorflow as tf
     from keras import layers
 
@@ -124,6 +132,8 @@ def make_datasets(cfg: Config, train, val):
     w = class_weights(y_tr, cfg.class_weight_power)
     sw = w[y_tr]
     y_tr_oh = np.eye(7, dtype=np.float32)[y_tr]
+    if soft is not None:
+        y_tr_oh = (1 - cfg.distill) * y_tr_oh + cfg.distill * soft.astype(np.float32)
     y_va_oh = np.eye(7, dtype=np.float32)[y_va]
 
     geo = tf.keras.Sequential(
@@ -278,6 +288,27 @@ def recalibrate_bn(model, x: np.ndarray, batch_size: int = 256) -> None:
             d.rate = r
 
 
+def shifted_views(x: np.ndarray, step: int = 2):
+    """The faces, shifted ±step px in x and in y (reflect-padded), each also mirrored: ten views."""
+    pad = np.pad(x, ((0, 0), (step, step), (step, step), (0, 0)), mode="reflect")
+    h, w = x.shape[1:3]
+    for dy, dx in [(0, 0), (0, step), (0, -step), (step, 0), (-step, 0)]:
+        v = pad[:, step + dy : step + dy + h, step + dx : step + dx + w]
+        yield v
+        yield v[:, :, ::-1]
+
+
+def teacher_probs(model, x: np.ndarray) -> np.ndarray:
+    """Softmax of the mean log-probability over ten views: a teacher a notch better than one pass.
+
+    Served flip TTA reads 68.85% of val with the stage-6 model, ten views 69.21%; distilling the
+    ten-view reading into the targets lets one network learn what the extra views add.
+    """
+    logp = sum(np.log(model.predict(v, batch_size=256, verbose=0) + 1e-7) for v in shifted_views(x))
+    z = np.exp(logp / 10 - (logp / 10).max(1, keepdims=True))
+    return (z / z.sum(1, keepdims=True)).astype(np.float32)
+
+
 def evaluate_tta(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(plain accuracy, horizontal-flip TTA accuracy) on preprocessed arrays."""
     p = model.predict(x, batch_size=256, verbose=0)
@@ -312,8 +343,21 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.limit:
         idx = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
         train = type(train)(train.images[idx], train.labels[idx])
-    ds_tr, ds_va, x_va, y_va = make_datasets(cfg, train, val)
     from models.preprocess import preprocess_batch
+
+    soft = None
+    if cfg.teacher:
+        cache = out / "teacher.npy"
+        if cache.exists():
+            soft = np.load(cache)
+        else:
+            t = keras.models.load_model(cfg.teacher, compile=False)
+            soft = teacher_probs(t, preprocess_batch(train.images))
+            np.save(cache, soft)
+            del t
+        agree = float((soft.argmax(1) == train.labels).mean())
+        print(f"teacher {cfg.teacher}: agrees with {agree:.1%} of the training labels", flush=True)
+    ds_tr, ds_va, x_va, y_va = make_datasets(cfg, train, val, soft)
 
     pick = np.random.default_rng(cfg.seed).permutation(len(train))[:8192]
     x_bn = preprocess_batch(train.images[pick])  # clean faces, as served
