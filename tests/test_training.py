@@ -292,7 +292,8 @@ def test_distillation_blends_the_teachers_reading_into_the_targets(tmp_path, toy
     base = ["--data", str(csv_path), "--widths", "8,8,8,8", "--epochs", "1"]
     assert train.main([*base, "--out", str(tmp_path / "teacher")]) == 0
     run = tmp_path / "student"
-    args = [*base, "--out", str(run), "--teacher", str(tmp_path / "teacher" / "last.keras")]
+    teacher = str(tmp_path / "teacher" / "last.keras")
+    args = [*base, "--out", str(run), "--teacher", teacher, "--sam", "0.05"]  # SAM rides along
     assert train.main([*args, "--distill", "0.4"]) == 0
     soft = np.load(run / "teacher.npy")
     assert soft.shape == (140, 7) and soft.dtype == np.float32
@@ -308,3 +309,38 @@ def test_distillation_blends_the_teachers_reading_into_the_targets(tmp_path, toy
     _, y, _ = next(iter(ds_tr))
     for row in y.numpy():  # each target is one face's blend (the batch is shuffled)
         assert np.abs(want - row).max(1).min() < 1e-6
+
+
+def test_sharpness_aware_step_applies_the_uphill_gradient_to_the_weights():
+    import keras
+    import tensorflow as tf
+
+    from training.train import sam_train_step
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 3)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    w0 = [v.numpy() for v in model.trainable_variables]
+
+    def grads_at(ws):
+        for v, w in zip(model.trainable_variables, ws, strict=True):
+            v.assign(w)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2)
+        return [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+
+    rho = 0.5
+    g = grads_at(w0)
+    norm = np.sqrt(sum((a**2).sum() for a in g))
+    g_up = grads_at([w + rho * a / norm for w, a in zip(w0, g, strict=True)])
+    want = [w - 0.1 * a for w, a in zip(w0, g_up, strict=True)]
+    assert not np.allclose(g_up[0], g[0])  # the uphill point's gradient differs
+
+    for v, w in zip(model.trainable_variables, w0, strict=True):
+        v.assign(w)
+    model.train_step = sam_train_step(rho).__get__(model)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for v, w in zip(model.trainable_variables, want, strict=True):
+        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)

@@ -46,6 +46,7 @@ class Config:
     swa_from: int = 0  # average weights from this epoch on, lr constant after warm-up (0 = off)
     teacher: str = ""  # distil: blend the labels with this model's ten-view TTA probabilities
     distill: float = 0.5  # the teacher's share of each training target
+    sam: float = 0.0  # sharpness-aware minimisation radius rho (0 = off)
     extra: dict = field(default_factory=dict)
 
 
@@ -86,6 +87,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "blended into the targets (self-distillation); cached as teacher.npy in the run",
     )  # fmt: skip
     p.add_argument("--distill", type=float, default=d.distill, help="the teacher's share")
+    p.add_argument(
+        "--sam", type=float, default=d.sam,
+        help="sharpness-aware minimisation: step with the gradient taken this far (L2 radius) "
+        "uphill of the weights; each step costs two passes (0 = off)",
+    )  # fmt: skip
     a = p.parse_args(argv)
     return Config(
         data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -94,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         widths=tuple(int(w) for w in a.widths.split(",")), convs=a.convs, dropout=a.dropout,
         head=a.head, mixup=a.mixup, erase_prob=a.erase_prob, seed=a.seed, precision=resolve_precision(a.precision),
         limit=a.limit, init=a.init, swa_from=a.swa_from, teacher=a.teacher, distill=a.distill,
+        sam=a.sam,
     )  # fmt: skip
 
 
@@ -248,6 +255,36 @@ def _shares(pick: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (u / total[pick]).astype(np.float32)
 
 
+def sam_train_step(rho: float):
+    """A Keras train_step for sharpness-aware minimisation (Foret et al., 2021).
+
+    The gradient is taken at w + rho * g / |g|, the most loss-raising point within rho of the
+    weights, and applied at w: the step seeks flat minima, which tend to generalise better.
+    Keras's own step does the second pass and the update; the perturbation is added before it
+    and taken off after, so the optimizer's update lands on the unperturbed weights.
+    """
+    import keras
+    import tensorflow as tf
+
+    def step(self, data):
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+        weights = self.trainable_variables
+        grads = tape.gradient(loss, weights)
+        scale = rho / (tf.linalg.global_norm(grads) + 1e-12)
+        eps = [g * scale for g in grads]
+        for w, e in zip(weights, eps, strict=True):
+            w.assign_add(e)
+        logs = type(self).train_step(self, data)
+        for w, e in zip(weights, eps, strict=True):
+            w.assign_sub(e)
+        return logs
+
+    return step
+
+
 def init_weights(model, path: Path) -> None:
     """Copy weights from a saved model or weights file into `model` (same depth, maybe wider)."""
     import keras
@@ -383,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"],
         )
+    if cfg.sam:
+        import types
+
+        # A training behaviour, not part of the model: bound to this instance, so checkpoints
+        # stay plain models; a resumed run binds it again here.
+        model.train_step = types.MethodType(sam_train_step(cfg.sam), model)
     print(f"model: {model.count_params():,} params; {steps} steps/epoch", flush=True)
     # Val is scored on a copy whose batch-norm statistics come from clean faces, as export
     # recomputes them: the moving ones, gathered on augmented batches, cost 1-2 points on val.
