@@ -338,15 +338,14 @@ def shifted_views(x: np.ndarray, step: int = 2) -> Iterator[np.ndarray]:
 
 
 def teacher_probs(model, x: np.ndarray) -> np.ndarray:
-    """Softmax of the mean log-probability over ten views: a teacher a notch better than one pass.
+    """The normalised geometric mean of the ten views' probabilities: a notch better than one pass.
 
     Served flip TTA reads 68.85% of val with the stage-6 model, ten views 69.21%; distilling the
     ten-view reading into the targets lets one network learn what the extra views add.
     """
     logp = [np.log(model.predict(v, batch_size=256, verbose=0) + 1e-7) for v in shifted_views(x)]
-    mean = np.mean(logp, axis=0)
-    z = np.exp(mean - mean.max(1, keepdims=True))
-    return (z / z.sum(1, keepdims=True)).astype(np.float32)
+    g = np.exp(np.mean(logp, axis=0))  # log p >= log 1e-7, so exp can't underflow to all zeros
+    return (g / g.sum(1, keepdims=True)).astype(np.float32)
 
 
 def evaluate_tta(model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
