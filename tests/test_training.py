@@ -54,65 +54,66 @@ def test_csv_and_folder_layouts_load_the_same_way(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_train_resume_export_serve(tmp_path, toy_fer):
-    from training import export, train
+def test_train_resume_export_promote_serve(tmp_path, toy_fer):
+    from training import export, promote, train
 
     csv_path = toy_fer(140, 70)
     run = tmp_path / "run"
-    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--batch-size", "32"]
+    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8", "8", "8", "8"]
+    args += ["--init", "", "--batch-size", "32"]
     assert train.main([*args, "--epochs", "1"]) == 0
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     # Same command with more epochs continues from the checkpoint.
     assert train.main([*args, "--epochs", "2"]) == 0
     log = (run / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2"]
-    bundle = tmp_path / "bundle"
-    assert export.main(["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]) == 0
+    # Export writes into the run's own folder, never into the tree.
+    assert export.main(["--run", str(run), "--data", str(csv_path)]) == 0
+    bundle = run / "bundle"
     meta = json.loads((bundle / "emotion.json").read_text())
     assert meta["labels"] == [e.value for e in FER2013_ORDER] and meta["input_size"] == 48
     assert meta["run"]["bn_recalibrated_on"] == 140  # statistics of clean training faces
+    assert meta["run"]["recipe"]["widths"] == [8, 8, 8, 8]
     # Export serves val through the written bundle and reports parity. This 2-epoch toy model
-    # gives near-uniform probabilities, so float16 rounding may flip a near-tie's top emotion
-    # (1 run in ~6 failed on agreement); the probability gap is what float16 must hold here,
-    # and test_pipeline holds the real model to the whole bar on FER2013 val.
+    # gives near-uniform probabilities, so float16 rounding may flip a near-tie's top emotion;
+    # the probability gap is what float16 must hold here, and test_pipeline holds the real
+    # model to the whole bar on FER2013 val.
     from training.export import PARITY_MAX_GAP
 
     parity = meta["metrics"]["litert_parity"]
     assert parity["max_prob_gap"] <= PARITY_MAX_GAP, parity
+    # Promotion is the explicit step that changes what is served.
+    served = tmp_path / "weights"
+    assert promote.main([str(bundle), "--to", str(served)]) == 0
     from models.pipeline import Analyzer
 
-    reading = Analyzer.load("litert", str(bundle)).classify_crop(np.zeros((48, 48), np.uint8))
+    reading = Analyzer.load("litert", str(served)).classify_crop(np.zeros((48, 48), np.uint8))
     assert sum(reading.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    assert promote.main([str(tmp_path / "nothing"), "--to", str(served)]) == 1
 
-    # A later session continues from the committed weights: a warm restart in a new run.
-    from training.model import build_model
-
-    fresh = build_model(widths=(8, 8, 8, 8))
-    train.init_weights(fresh, bundle / "emotion.keras")
+    # A later session continues from the served weights: a warm restart in a new run, which
+    # may also swap the pooled head for the flatten one and still start at the same function.
     import keras
 
-    exported = keras.models.load_model(bundle / "emotion.keras", compile=False)
+    from training.model import build_model, init_weights
+
+    fresh = build_model(widths=(8, 8, 8, 8))
+    init_weights(fresh, served / "emotion.keras")
+    exported = keras.models.load_model(served / "emotion.keras", compile=False)
     for a, b in zip(fresh.get_weights(), exported.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    # The warm run may also swap the pooled head for the flatten one (training.model).
     warm = tmp_path / "warm"
-    warm_args = ["--data", str(csv_path), "--out", str(warm), "--widths", "8,8,8,8"]
-    warm_args += ["--head", "flatten"]
-    assert train.main([*warm_args, "--epochs", "1", "--init", str(bundle / "emotion.keras")]) == 0
-    assert json.loads((warm / "config.json").read_text())["init"].endswith("emotion.keras")
-    assert (
-        export.main(["--run", str(warm), "--out", str(tmp_path / "b2"), "--data", str(csv_path)])
-        == 0
-    )
-    warm_meta = json.loads((tmp_path / "b2" / "emotion.json").read_text())
+    warm_args = ["--data", str(csv_path), "--out", str(warm), "--widths", "8", "8", "8", "8"]
+    init = ["--init", str(served / "emotion.keras")]
+    assert train.main([*warm_args, *init, "--epochs", "1"]) == 0
+    assert export.main(["--run", str(warm), "--data", str(csv_path)]) == 0
+    warm_meta = json.loads((warm / "bundle" / "emotion.json").read_text())
     assert warm_meta["run"]["warm_start_from"] == meta["run"]
     assert warm_meta["architecture"]["head"] == "flatten"
-    assert warm_meta["metrics"]["litert_parity"]["max_prob_gap"] <= PARITY_MAX_GAP
 
 
-def test_flatten_head_starts_exactly_where_the_pooled_model_was():
-    from training.model import build_model
-    from training.train import widen_to
+def test_flatten_head_starts_exactly_where_the_pooled_model_was(tmp_path):
+    from training.model import build_model, init_weights
 
     rng = np.random.default_rng(0)
     pooled = build_model(widths=(8, 8, 8, 8), head="gap")
@@ -120,42 +121,92 @@ def test_flatten_head_starts_exactly_where_the_pooled_model_was():
     # Batch-norm variances must stay positive for a meaningful comparison.
     pooled.set_weights([np.abs(w) if "variance" in v.path else w for v, w in
                         zip(pooled.weights, pooled.get_weights(), strict=True)])  # fmt: skip
+    pooled.save(tmp_path / "pooled.keras")
     flat = build_model(widths=(8, 8, 8, 8), head="flatten")
     assert flat.count_params() > pooled.count_params()
-    flat.set_weights(widen_to(pooled.get_weights(), flat.get_weights()))
+    init_weights(flat, tmp_path / "pooled.keras")
     x = rng.random((16, 48, 48, 1)).astype("float32")
     np.testing.assert_allclose(
         flat(x, training=False).numpy(), pooled(x, training=False).numpy(), atol=1e-5
     )
     with pytest.raises(ValueError, match="cannot map"):
-        widen_to(build_model(widths=(8, 8, 8, 16)).get_weights(), flat.get_weights())
+        init_weights(build_model(widths=(8, 8, 8, 16)), tmp_path / "pooled.keras")
 
 
-def test_wider_convs_start_exactly_where_the_narrow_model_was():
-    from training.model import build_model
-    from training.train import widen_to
+def test_recipes_are_files_and_flags_override_them(tmp_path):
+    from pathlib import Path
 
-    rng = np.random.default_rng(1)
-    narrow = build_model(widths=(4, 6, 8, 8), head="flatten")
-    narrow.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in narrow.weights])
-    narrow.set_weights([np.abs(w) + 0.1 if "variance" in v.path else w for v, w in
-                        zip(narrow.weights, narrow.get_weights(), strict=True)])  # fmt: skip
-    x = rng.random((16, 48, 48, 1)).astype("float32")
-    expected = narrow(x, training=False).numpy()
-    for widths, head in [((4, 9, 12, 16), "flatten"), ((6, 6, 8, 13), "flatten")]:
-        wide = build_model(widths=widths, head=head)
-        wide.set_weights(widen_to(narrow.get_weights(), wide.get_weights()))
-        np.testing.assert_allclose(wide(x, training=False).numpy(), expected, atol=1e-5)
-    # The copies are not twins: their outgoing weights differ, so training can tell them apart.
-    w = widen_to(
-        narrow.get_weights(), build_model(widths=(4, 6, 8, 16), head="flatten").get_weights()
+    from training.config import Config, parse_args
+
+    assert parse_args([]) == Config()  # the defaults are the served recipe (stage 6)
+    assert Config.from_file("training/recipes/stage6_clean.toml") == Config()
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('epochs = 3\nwidths = [4, 8, 8, 16]\nhead = "gap"\n')
+    cfg = parse_args(["--recipe", str(recipe), "--epochs", "5", "--lr", "0.01"])
+    assert (cfg.epochs, cfg.widths, cfg.head, cfg.lr) == (5, [4, 8, 8, 16], "gap", 0.01)
+    recipe.write_text("epoch = 3\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        Config.from_file(recipe)
+    for path in sorted(Path("training/recipes").glob("*.toml")):
+        Config.from_file(path)  # every committed recipe parses
+
+
+def test_ferplus_votes_move_a_share_of_each_target(tmp_path):
+    from training.augment import ferplus_votes, targets
+    from training.data import Split
+
+    votes = tmp_path / "votes.csv"
+    cols = "neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    votes.write_text(
+        f"file,{cols}\n"
+        "train/angry/Training_1.jpg,2,0,0,0,6,0,0,1,1,0\n"  # contempt/unknown have no class
+        "train/fear/Training_2.jpg,0,0,0,0,0,0,0,0,5,5\n"  # nothing usable: keeps its label
     )
-    rows = w[-7].reshape(9, 16, -1)  # first dense kernel: (cell, channel, unit)
-    assert not any(np.allclose(rows[:, i], rows[:, j]) for i in range(16) for j in range(i))
-    with pytest.raises(ValueError, match="cannot map"):
-        widen_to(
-            narrow.get_weights(), build_model(widths=(4, 6, 8, 4), head="flatten").get_weights()
-        )
+    split = Split(
+        np.zeros((3, 48, 48), np.uint8), np.array([0, 2, 3]),
+        ("/x/train/angry/Training_1.jpg", "/x/train/fear/Training_2.jpg", "/x/train/happy/T_3.jpg"),
+    )  # fmt: skip
+    v = ferplus_votes(split, votes)
+    np.testing.assert_allclose(v[0], [0.75, 0, 0, 0, 0, 0, 0.25])  # angry 6, neutral 2 of 8
+    assert not v[1].any() and not v[2].any()
+    y = targets(split.labels, v, 0.4)
+    np.testing.assert_allclose(y[0], [0.6 + 0.3, 0, 0, 0, 0, 0, 0.1])
+    np.testing.assert_array_equal(y[1:], np.eye(7)[[2, 3]])
+    np.testing.assert_array_equal(targets(split.labels, v, 0.0), np.eye(7)[split.labels])
+
+
+@pytest.mark.timeout(600)
+def test_crop_runs_and_ensembles_are_served_as_one_graph(tmp_path, toy_fer):
+    import keras
+
+    from training import export, train
+    from training.augment import centre_crop, train_dataset
+
+    x = np.random.default_rng(0).random((8, 48, 48, 1)).astype("float32")
+    np.testing.assert_array_equal(centre_crop(x, 44), x[:, 2:46, 2:46])
+    ds = train_dataset(x, np.eye(7, dtype="float32")[[0] * 8], np.ones(8, "float32"),
+                       batch_size=4, erase_prob=0.0, crop=44, seed=0)  # fmt: skip
+    assert next(iter(ds))[0].shape == (4, 44, 44, 1)
+
+    csv_path = toy_fer(70, 35)
+    base = ["--data", str(csv_path), "--widths", "8", "8", "8", "8", "--init", "", "--epochs", "1"]
+    assert train.main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert train.main([*base, "--out", str(tmp_path / "b"), "--crop", "44", "--optimizer", "sgd",
+                       "--lr", "0.01", "--weight-decay", "5e-4"]) == 0  # fmt: skip
+    bundle = tmp_path / "ens"
+    runs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert export.main(["--run", *runs, "--out", str(bundle), "--data", str(csv_path)]) == 0
+    meta = json.loads((bundle / "emotion.json").read_text())
+    assert [m["crop"] for m in meta["architecture"]["ensemble"]] == [0, 44]
+    assert len(meta["run"]["ensemble"]) == 2
+    # The served graph is the mean of the members, each on its own centre crop.
+    served = keras.models.load_model(bundle / "emotion.keras", compile=False)
+    from models.preprocess import preprocess_batch
+
+    faces = preprocess_batch(load_split(csv_path, "train").images)  # as export recalibrates
+    a, b = (export.load_member(tmp_path / r, "best.weights.h5", faces, True)[0] for r in "ab")
+    want = (a(x, training=False) + b(centre_crop(x, 44), training=False)) / 2
+    np.testing.assert_allclose(served(x, training=False), want, atol=1e-5)
 
 
 @pytest.mark.timeout(600)
@@ -166,7 +217,8 @@ def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, toy_
 
     csv_path = toy_fer(140, 70)
     run = tmp_path / "run"
-    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--swa-from", "2"]
+    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8", "8", "8", "8"]
+    args += ["--init", "", "--swa-from", "2"]
 
     def trainable(path):
         m = keras.models.load_model(path, compile=False)
@@ -185,10 +237,8 @@ def test_weight_averaging_run_averages_epochs_resumes_and_exports(tmp_path, toy_
     rows = (run / "log.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert [r.split(",")[header.index("swa_n")] for r in rows[1:]] == ["", "1", "2"]
-    bundle = tmp_path / "bundle"
-    out = ["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]
-    assert export.main([*out, "--weights", "swa.keras"]) == 0
-    swa_meta = json.loads((bundle / "emotion.json").read_text())["run"]
+    assert export.main(["--run", str(run), "--data", str(csv_path), "--weights", "swa.keras"]) == 0
+    swa_meta = json.loads((run / "bundle" / "emotion.json").read_text())["run"]
     assert swa_meta["weights"] == "swa.keras" and swa_meta["swa_averaged_epochs"] == 2
     assert swa_meta["epochs_trained"] == 3
 
@@ -197,7 +247,7 @@ def test_recalibrated_batch_norm_holds_the_statistics_of_the_data():
     import keras
     from keras import layers
 
-    from training.train import recalibrate_bn
+    from training.model import recalibrate_bn
 
     inputs = keras.Input((4, 4, 1))
     x = layers.Conv2D(3, 3, padding="same")(inputs)
@@ -223,7 +273,8 @@ def test_full_integer_export_is_served_and_measured(tmp_path, toy_fer):
 
     csv_path = toy_fer(70, 35)
     run, bundle = tmp_path / "run", tmp_path / "int8"
-    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8,8,8,8", "--epochs", "1"]
+    args = ["--data", str(csv_path), "--out", str(run), "--widths", "8", "8", "8", "8"]
+    args += ["--init", "", "--epochs", "1"]
     assert train.main(args) == 0
     out = ["--run", str(run), "--out", str(bundle), "--data", str(csv_path)]
     assert export.main([*out, "--tflite", "int8-full"]) == 0
@@ -270,77 +321,3 @@ def test_temperature_is_applied_only_when_it_lowers_calibration_error():
     # Labels drawn from the probabilities themselves: already calibrated, so (about) no change.
     sampled = np.array([rng.choice(7, p=row) for row in honest])
     assert choose_temperature(honest, sampled) == pytest.approx(1.0, abs=0.1)
-
-
-def test_shifted_views_are_the_face_its_shifts_and_their_mirrors():
-    from training.train import shifted_views
-
-    x = np.arange(2 * 6 * 6, dtype=np.float32).reshape(2, 6, 6, 1)
-    views = list(shifted_views(x, step=2))
-    assert len(views) == 10 and all(v.shape == x.shape for v in views)
-    np.testing.assert_array_equal(views[0], x)
-    np.testing.assert_array_equal(views[1], x[:, :, ::-1])
-    np.testing.assert_array_equal(views[2][:, :, :4], x[:, :, 2:])  # content moved 2 px left
-    np.testing.assert_array_equal(views[6][:, :4], x[:, 2:])  # and 2 px up
-
-
-@pytest.mark.timeout(600)
-def test_distillation_blends_the_teachers_reading_into_the_targets(tmp_path, toy_fer):
-    from training import train
-
-    csv_path = toy_fer(140, 70)
-    base = ["--data", str(csv_path), "--widths", "8,8,8,8", "--epochs", "1"]
-    assert train.main([*base, "--out", str(tmp_path / "teacher")]) == 0
-    run = tmp_path / "student"
-    teacher = str(tmp_path / "teacher" / "last.keras")
-    args = [*base, "--out", str(run), "--teacher", teacher, "--sam", "0.05"]  # SAM rides along
-    assert train.main([*args, "--distill", "0.4"]) == 0
-    soft = np.load(run / "teacher.npy")
-    assert soft.shape == (140, 7) and soft.dtype == np.float32
-    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-5)
-    stamp = (run / "teacher.npy").stat().st_mtime_ns
-    assert train.main([*args, "--epochs", "2"]) == 0  # resumed: the teacher is not re-read
-    assert (run / "teacher.npy").stat().st_mtime_ns == stamp
-
-    cfg = train.parse_args([*args, "--distill", "0.4"])
-    split = load_split(csv_path, "train")
-    ds_tr, *_ = train.make_datasets(cfg, split, load_split(csv_path, "val"), soft)
-    want = 0.6 * np.eye(7, dtype=np.float32)[split.labels] + 0.4 * soft
-    _, y, _ = next(iter(ds_tr))
-    for row in y.numpy():  # each target is one face's blend (the batch is shuffled)
-        assert np.abs(want - row).max(1).min() < 1e-6
-
-
-def test_sharpness_aware_step_applies_the_uphill_gradient_to_the_weights():
-    import keras
-    import tensorflow as tf
-
-    from training.train import sam_train_step
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(16, 3)).astype("float32")
-    y = rng.normal(size=(16, 1)).astype("float32")
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    w0 = [v.numpy() for v in model.trainable_variables]
-
-    def grads_at(ws):
-        for v, w in zip(model.trainable_variables, ws, strict=True):
-            v.assign(w)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean((model(x) - y) ** 2)
-        return [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
-
-    rho = 0.5
-    g = grads_at(w0)
-    norm = np.sqrt(sum((a**2).sum() for a in g))
-    g_up = grads_at([w + rho * a / norm for w, a in zip(w0, g, strict=True)])
-    want = [w - 0.1 * a for w, a in zip(w0, g_up, strict=True)]
-    assert not np.allclose(g_up[0], g[0])  # the uphill point's gradient differs
-
-    for v, w in zip(model.trainable_variables, w0, strict=True):
-        v.assign(w)
-    model.train_step = sam_train_step(rho).__get__(model)
-    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    for v, w in zip(model.trainable_variables, want, strict=True):
-        np.testing.assert_allclose(v.numpy(), w, rtol=1e-5, atol=1e-6)

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--backend", default="litert", choices=["litert", "keras"])
     p.add_argument("--bundle", default=None, help="model folder (default: models/weights)")
-    p.add_argument("--cm", default="confusion_matrix.png", help="confusion-matrix PNG path")
+    p.add_argument("--cm", default=None, help="also draw the confusion matrix to this PNG")
     a = p.parse_args(argv)
     result = evaluate_dir(a.source, a.backend, a.bundle)
     if a.cm:

@@ -1,15 +1,16 @@
-"""Export a training run's best weights as the serving bundle (Keras + LiteRT + metadata).
+"""Export trained weights as a serving bundle (Keras + LiteRT + metadata) in the run's folder.
 
-    python -m training.export --run runs/base --out models/weights
+    python -m training.export --run /work/runs/clean --weights last.keras
+    python -m training.promote /work/runs/clean/bundle        # then, explicitly, serve it
 
-Writes emotion.keras (float32), emotion.tflite and emotion.json (labels, input size,
-preprocessing version, calibration temperature, val metrics). Batch-norm statistics are first
-recomputed on the clean training faces: training gathered them on augmented batches, and on
-the stage-4 model that alone lifted val from 66.8% to 67.0% (68.0% with flip TTA). The
-temperature is fitted on val by minimising negative log-likelihood, which fixes over- or
-under-confidence without changing any prediction. Export then serves val through the written
-bundle and reports how closely LiteRT agrees with Keras (the parity bar the tests enforce), so
-a smaller or faster .tflite option is judged by the same numbers.
+Writes emotion.keras, emotion.tflite and emotion.json (labels, input size, preprocessing
+version, calibration temperature, val metrics, lineage) to RUN/bundle unless --out says
+otherwise. Several runs make an ensemble served as one graph: each member reads its own centre
+crop of the face and the probabilities are averaged inside the model, so serving makes one call.
+Batch-norm statistics are recomputed on the clean training faces first (training gathered them
+on augmented batches). The temperature is fitted on val (negative log-likelihood) and kept only
+if it lowers the calibration error; flip TTA is kept only if it earns half a point. Export then
+serves val through the written bundle and reports how closely LiteRT agrees with Keras.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from models.classifier import calibrate
 from models.emotion import FER2013_ORDER
-from models.preprocess import INPUT_SIZE, PREPROCESS_VERSION
+from models.preprocess import INPUT_SIZE, PREPROCESS_VERSION, preprocess_batch
+
+# What the tests hold the exported model to: same top emotion on val, probabilities close.
+PARITY_MIN_AGREEMENT = 0.995
+PARITY_MAX_GAP = 0.01
+ARCH_KEYS = ("widths", "convs", "dropout", "head")
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
@@ -40,7 +47,6 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising val NLL (grid then refine; cheap and robust)."""
-    from models.classifier import calibrate
 
     def nll(t: float) -> float:
         p = calibrate(probs, t)
@@ -54,16 +60,9 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def choose_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     """The NLL-fitted temperature if it lowers the calibration error, else 1 (leave as is)."""
-    from models.classifier import calibrate
-
     t = fit_temperature(probs, labels)
     before = expected_calibration_error(probs, labels)
     return t if expected_calibration_error(calibrate(probs, t), labels) < before else 1.0
-
-
-# What the tests hold the exported model to: same top emotion on val, probabilities close.
-PARITY_MIN_AGREEMENT = 0.995
-PARITY_MAX_GAP = 0.01
 
 
 def litert_parity(bundle: Path, x: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict:
@@ -81,12 +80,41 @@ def litert_parity(bundle: Path, x: np.ndarray, labels: np.ndarray, reference: np
     }
 
 
+def load_member(run: Path, weights: str, train_faces: np.ndarray, recalibrate: bool):
+    """A run's trained network with batch-norm statistics of clean faces, and its lineage."""
+
+    from training.augment import centre_crop
+    from training.model import build_model, recalibrate_bn
+
+    cfg = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "state.json").read_text())
+    arch = {k: cfg[k] for k in ARCH_KEYS}
+    model = build_model(input_size=cfg.get("crop") or INPUT_SIZE, **arch)
+    model.load_weights(run / weights)
+    if recalibrate:
+        recalibrate_bn(model, centre_crop(train_faces, cfg.get("crop", 0)))
+    # A warm-started run continues an earlier bundle: keep its lineage so the model card can
+    # say how many epochs the weights have really seen.
+    parent = Path(cfg["init"]).parent / "emotion.json" if cfg.get("init") else None
+    lineage = json.loads(parent.read_text()).get("run") if parent and parent.exists() else None
+    run_meta = {
+        "recipe": {k: v for k, v in cfg.items() if k not in ("data", "out")},
+        "epochs_trained": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        **({"swa_averaged_epochs": state["swa_n"]} if "swa_n" in state else {}),
+        "weights": weights,  # best.weights.h5 (best val epoch), last.keras, swa.keras
+        "bn_recalibrated_on": len(train_faces) if recalibrate else 0,
+        "warm_start_from": lineage,
+    }
+    return model, {**arch, "crop": cfg.get("crop", 0)}, run_meta, cfg["data"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run", required=True, help="training run directory")
-    p.add_argument("--out", default="models/weights")
-    p.add_argument("--data", default=None, help="FER2013 root (default: the run's)")
-    p.add_argument("--weights", default="best.weights.h5")
+    p.add_argument("--run", required=True, nargs="+", help="run directories (several: ensemble)")
+    p.add_argument("--out", default=None, help="bundle folder (default: RUN/bundle)")
+    p.add_argument("--data", default=None, help="FER2013 root (default: the first run's)")
+    p.add_argument("--weights", default="best.weights.h5", help="file in each run to export")
     p.add_argument(
         "--tflite", default="float16", choices=["float32", "float16", "int8", "int8-full"],
         help="float16 halves the size, compute stays float32; int8 quantizes weights only, "
@@ -103,30 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    from models.classifier import calibrate
-    from models.preprocess import preprocess_batch
     from training.data import load_split
-    from training.model import build_model
-    from training.train import recalibrate_bn
+    from training.model import serving_model
 
-    run, out = Path(a.run), Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = json.loads((run / "config.json").read_text())
-    state = json.loads((run / "state.json").read_text())
-    # A warm-started run continues an earlier bundle: keep its lineage (read before `out` may
-    # overwrite it) so the model card can say how many epochs the weights have really seen.
-    parent = Path(cfg["init"]).parent / "emotion.json" if cfg.get("init") else None
-    lineage = json.loads(parent.read_text())["run"] if parent and parent.exists() else None
     keras.mixed_precision.set_global_policy("float32")
-    arch = {k: cfg[k] for k in ("widths", "convs", "dropout")}
-    arch["head"] = cfg.get("head", "gap")  # runs from before the flatten head have no key
-    model = build_model(**{**arch, "widths": tuple(arch["widths"])})
-    model.load_weights(run / a.weights)
-    train = load_split(a.data or cfg["data"], "train")
-    if a.recalibrate_bn:
-        # The moving statistics were gathered on augmented batches (erased patches of noise,
-        # contrast and zoom); served faces are clean, so they get statistics of clean faces.
-        recalibrate_bn(model, preprocess_batch(train.images))
+    runs = [Path(r) for r in a.run]
+    out = Path(a.out) if a.out else runs[0] / "bundle"
+    out.mkdir(parents=True, exist_ok=True)
+    data = a.data or json.loads((runs[0] / "config.json").read_text())["data"]
+    train = load_split(data, "train")
+    x_train = preprocess_batch(train.images)
+    members = [load_member(r, a.weights, x_train, a.recalibrate_bn) for r in runs]
+    model = serving_model([m for m, *_ in members])
     model.save(out / "emotion.keras")
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -137,14 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if a.tflite == "int8-full":
         # Activation ranges come from training faces, both ways round as TTA serves them.
-        pick = np.random.default_rng(0).permutation(len(train))[:500]
-        calib = preprocess_batch(train.images[pick])
+        calib = x_train[np.random.default_rng(0).permutation(len(train))[:500]]
         conv.representative_dataset = lambda: (
             [face[None]] for img in calib for face in (img, img[:, ::-1])
         )
     (out / "emotion.tflite").write_bytes(conv.convert())
 
-    val = load_split(a.data or cfg["data"], "val")
+    val = load_split(data, "val")
     x = preprocess_batch(val.images)
     plain = model.predict(x, 256, verbose=0)
     both = (plain + model.predict(x[:, :, ::-1], 256, verbose=0)) / 2
@@ -153,41 +168,30 @@ def main(argv: list[str] | None = None) -> int:
     # Flip TTA doubles the per-face cost; keep it only when it buys at least half a point.
     tta = acc_tta - acc_plain >= a.tta_min_gain
     probs = both if tta else plain
-    acc = acc_tta if tta else acc_plain
     t = choose_temperature(probs, val.labels)
-    ece_before = expected_calibration_error(probs, val.labels)
     cal = calibrate(probs, t)
+    archs = [arch for _, arch, *_ in members]
+    lineages = [run_meta for *_, run_meta, _ in members]
     meta = {
         "labels": [e.value for e in FER2013_ORDER],
         "input_size": INPUT_SIZE,
         "preprocess_version": PREPROCESS_VERSION,
         "temperature": t,
         "tta_flip": tta,
-        "architecture": arch,
+        "architecture": archs[0] if len(archs) == 1 else {"ensemble": archs},
         "params": int(model.count_params()),
         "tflite_weights": a.tflite,
         "metrics": {
-            "val_accuracy": round(acc, 4),
+            "val_accuracy": round(acc_tta if tta else acc_plain, 4),
             "val_accuracy_plain": round(acc_plain, 4),
             "val_accuracy_flip_tta": round(acc_tta, 4),
-            "val_ece_before": round(ece_before, 4),
+            "val_ece_before": round(expected_calibration_error(probs, val.labels), 4),
             "val_ece_after": round(expected_calibration_error(cal, val.labels), 4),
         },
-        "run": {
-            "epochs": cfg["epochs"],  # as planned; a run may be stopped early for time
-            "epochs_trained": state["epoch"],
-            "best_epoch": state["best_epoch"],
-            **({"swa_averaged_epochs": state["swa_n"]} if "swa_n" in state else {}),
-            "weights": a.weights,  # best.weights.h5 (best val epoch), last.keras, swa.keras
-            "bn_recalibrated_on": len(train) if a.recalibrate_bn else 0,
-            "lr": cfg["lr"],
-            "precision": cfg["precision"],
-            "warm_start_from": lineage,
-        },
+        "run": lineages[0] if len(lineages) == 1 else {"ensemble": lineages},
     }
-    (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
-    parity = litert_parity(out, x, val.labels, cal)
-    meta["metrics"]["litert_parity"] = parity
+    (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")  # LiteRT reads it
+    meta["metrics"]["litert_parity"] = parity = litert_parity(out, x, val.labels, cal)
     (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not parity["passes"]:
         print(
