@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv, description=__doc__.split("\n")[0])
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    state = {"epoch": 0, "best_val": 0.0, "best_epoch": 0}
+    state: dict = {"epoch": 0, "best_val": 0.0, "best_epoch": 0}
     if (out / "last.keras").exists() and (out / "state.json").exists():
         cfg = Config(**{**json.loads((out / "config.json").read_text()), "epochs": cfg.epochs})
         state = json.loads((out / "state.json").read_text())
@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     if state["epoch"] > 0:
         model = keras.models.load_model(out / "last.keras")
     else:
-        arch = dict(widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout, head=cfg.head)
-        model = build_model(input_size=cfg.crop or 48, **arch)
+        model = build_model(
+            input_size=cfg.crop or 48, widths=cfg.widths, convs=cfg.convs, dropout=cfg.dropout,
+            head=cfg.head,
+        )  # fmt: skip
         if cfg.init:
             init_weights(model, cfg.init)
             print(f"initialised from {cfg.init}", flush=True)
