@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 import numpy as np
 
 from models.classifier import EmotionModel, load_model
 from models.emotion import Box, FaceReading
+from models.errors import NoFaceFound
 from models.face import FaceDetector
 from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_gray_scaled
 from models.preprocess import preprocess_face
+from models.video import combine, sample_frames
 
 
 class Analyzer:
@@ -43,6 +46,14 @@ class Analyzer:
             )
             reading = replace(reading, face=box)
         return reading
+
+    def analyze_video(self, data: bytes) -> FaceReading:
+        """Video bytes -> one reading from the faces in a few frames (raises as analyze does)."""
+        readings = []
+        for frame in sample_frames(data):
+            with contextlib.suppress(NoFaceFound):  # a blink or a turned head in one frame
+                readings.append(self.analyze_gray(frame))
+        return combine(readings)
 
     def analyze_gray(self, gray: np.ndarray) -> FaceReading:
         found = self.detector.detect(gray)
