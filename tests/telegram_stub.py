@@ -62,7 +62,7 @@ class Upload:
 
     filename: str
     content_type: str
-    data: bytes
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -231,8 +231,13 @@ class TelegramStub:
         # A long poll lasts at most this (not the bot's 10 s), so a fresh bot is seen polling
         # soon after it starts; a pushed update still ends the poll at once.
         self.max_poll_wait = max_poll_wait
-        self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "MoodTune"}
-        self.bot_user["username"] = "moodtune_test_bot"
+        bot_id = int(token.split(":")[0])
+        self.bot_user = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "MoodTune",
+            "username": "moodtune_test_bot",
+        }
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a new update, request end or stop
         self._ids = itertools.count(1)
@@ -525,10 +530,12 @@ class TelegramStub:
         except ApiError as exc:
             self._record(method, params, error=exc.body)
             return _answer(exc)
-        except Exception as exc:  # a stub bug: answer 500, and check_errors fails the test
+        except Exception as exc:  # a stub bug: answer 500; check_errors (and wait_for) fail
             with self._lock:
                 self._errors.append(exc)
-            return _answer(ApiError(500, f"Internal Server Error: {exc!r}"))
+            error = ApiError(500, f"Internal Server Error: {exc!r}")
+            self._record(method, params, error=error.body)
+            return _answer(error)
         finally:
             with self._lock:
                 self._in_flight -= 1
