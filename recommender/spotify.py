@@ -1,4 +1,4 @@
-"""Optional live Spotify enrichment: check that catalog picks still exist, and search tracks.
+"""Optional live Spotify enrichment: check that catalog picks still exist.
 
 Spotify closed /recommendations and /audio-features to new apps (Nov 2024), so ranking stays
 with the embedded catalog. With credentials set, `LiveRecommender` asks Spotify (client-
@@ -65,7 +65,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_IDS_PER_REQUEST = 50  # GET /tracks refuses more
-MAX_SEARCH_LIMIT = 50
 RETRY_BACKOFF = 0.2  # seconds before our single retry of a 5xx or timeout
 MAX_RETRY_AFTER = 300.0  # a 429 pauses Spotify for its Retry-After, but never longer than this
 FAILURE_THRESHOLD = 3
@@ -309,22 +308,6 @@ class SpotifyClient:
                     found.add(asked)
         return found
 
-    def search(
-        self, query: str, limit: int = 10, *, give_up_at: float | None = None
-    ) -> list[Track]:
-        """Tracks matching `query` (Spotify search syntax), best first; genre is unknown ("")
-        and audio features keep Track's neutral defaults, as Spotify no longer serves them."""
-        if not query.strip():
-            return []
-        limit = max(1, min(int(limit), MAX_SEARCH_LIMIT))
-        data = self._call("search", give_up_at, self._sp.search, q=query, limit=limit, type="track")
-        page = data.get("tracks") if isinstance(data, dict) else None
-        items = page.get("items") if isinstance(page, dict) else None
-        if not isinstance(items, list):
-            raise SpotifyUnavailable("Spotify search: unexpected response shape")
-        # Spotify search occasionally returns null items; skip anything we can't use.
-        return [t for t in map(_track_from_json, items) if t is not None][:limit]
-
     def _call(
         self,
         what: str,
@@ -407,29 +390,6 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _track_from_json(item: Any) -> Track | None:
-    """A Spotify track object -> Track (primary artist, as in the catalog), or None."""
-    if not isinstance(item, dict):
-        return None
-    track_id, name, artists = item.get("id"), item.get("name"), item.get("artists")
-    if not (isinstance(track_id, str) and SPOTIFY_ID.match(track_id) and isinstance(name, str)):
-        return None
-    names = [a.get("name") for a in artists or () if isinstance(a, dict)]
-    artist = next((n for n in names if isinstance(n, str) and n.strip()), None)
-    if not name.strip() or artist is None:
-        return None
-    popularity = item.get("popularity")
-    if not isinstance(popularity, int) or isinstance(popularity, bool):
-        popularity = 0
-    return Track(
-        id=track_id,
-        title=name.strip(),
-        artist=artist.strip(),
-        genre="",
-        popularity=max(0, min(100, popularity)),
-    )
 
 
 # -- live recommender -----------------------------------------------------------------------------

@@ -5,9 +5,6 @@ MoodTune makes, with the JSON shapes Spotify uses::
 
     POST {root_url}/api/token            client-credentials flow (Basic auth, form body)
     GET  {root_url}/v1/tracks?ids=a,b    {"tracks": [track | null, ...]}, at most 50 ids
-    GET  {root_url}/v1/tracks/{id}       a track object, or 404
-    GET  {root_url}/v1/search?q=&type=track&limit=
-                                         {"tracks": {"items": [...], "limit", "total", ...}}
 
 so spotipy can be pointed at it (`token_url`, `api_url`). API calls need the Bearer token the
 token endpoint issued. Every request is recorded (`requests`, `token_requests`, `api_requests`).
@@ -18,10 +15,9 @@ token endpoint issued. Every request is recorded (`requests`, `token_requests`, 
 * ``"429"``: 429 with ``Retry-After: {retry_after}`` (3600 by default), as Spotify rate-limits.
 * ``"500"``: 500 with Spotify's error body.
 * ``"hang"``: wait `hang_seconds` before answering; `stop()` cuts the wait short.
-* ``"gone:<id>,<id>"``: those tracks are null in /tracks and 404 in /tracks/{id}.
+* ``"gone:<id>,<id>"``: those tracks are null in /tracks.
 
-Every well-formed 22-character id exists unless it is gone; tracks added with `add_track` get
-their own name and artist, others a made-up one.
+Every well-formed 22-character id exists unless it is gone, with a made-up name and artist.
 """
 
 from __future__ import annotations
@@ -61,13 +57,6 @@ class StubRequest:
     at: float = field(default_factory=time.monotonic)
 
 
-@dataclass(frozen=True, slots=True)
-class _Known:
-    name: str
-    artist: str
-    popularity: int
-
-
 class SpotifyStub:
     """Fake Spotify; see the module docstring. Use `start()`/`stop()` or a `with` block."""
 
@@ -91,7 +80,6 @@ class SpotifyStub:
         self._requests: list[StubRequest] = []
         self._errors: list[BaseException] = []
         self._tokens: set[str] = set()
-        self._known: dict[str, _Known] = {}
         self._in_flight = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -174,11 +162,6 @@ class SpotifyStub:
         with self._lock:
             self._token_mode = value
 
-    def add_track(self, track_id: str, name: str, artist: str, popularity: int = 50) -> None:
-        """Give a track its own name and artist (else a made-up one is used)."""
-        with self._lock:
-            self._known[track_id] = _Known(name, artist, popularity)
-
     # -- what happened --------------------------------------------------------------------------
 
     @property
@@ -232,26 +215,8 @@ class SpotifyStub:
             return token in self._tokens
 
     def _track_json(self, track_id: str) -> JSONDict:
-        with self._lock:
-            known = self._known.get(track_id)
-        if known is None:
-            known = _Known(f"Song {track_id[:6]}", f"Artist {track_id[:6]}", 40)
-        return track_json(self.api_url, track_id, known.name, known.artist, known.popularity)
-
-    def _search(self, query: str) -> list[str]:
-        words = query.casefold().split()
-        with self._lock:
-            known = sorted(self._known.items(), key=lambda kv: -kv[1].popularity)
-        hits = [
-            track_id
-            for track_id, k in known
-            if all(w in f"{k.name} {k.artist}".casefold() for w in words)
-        ]
-        if hits or known:
-            return hits
-        # Nothing added: make up a stable handful of results so search is never trivially empty.
-        digest = hashlib.sha256(query.encode()).hexdigest()
-        return [_made_up_id(digest, i) for i in range(20)]
+        name, artist = f"Song {track_id[:6]}", f"Artist {track_id[:6]}"
+        return track_json(self.api_url, track_id, name, artist, 40)
 
 
 def _check_mode(value: str) -> str:
@@ -383,10 +348,6 @@ class _Handler(BaseHTTPRequestHandler):
             # spotipy asks for "tracks/?ids=..." (trailing slash), which Spotify also accepts.
             if parts == ["v1", "tracks"]:
                 return self._tracks(request)
-            if len(parts) == 3 and parts[:2] == ["v1", "tracks"]:
-                return self._track(parts[2])
-            if parts == ["v1", "search"]:
-                return self._search(request)
         return self._json(404, {"error": {"status": 404, "message": "Service not found"}})
 
     def _apply_mode(self, mode: str, *, token: bool) -> bool:
@@ -442,46 +403,6 @@ class _Handler(BaseHTTPRequestHandler):
         gone = self.stub._gone()
         tracks = [None if i in gone else self.stub._track_json(i) for i in ids]
         return self._json(200, {"tracks": tracks})
-
-    def _track(self, track_id: str) -> None:
-        if not _ID.match(track_id):
-            return self._bad_request("invalid id")
-        if track_id in self.stub._gone():
-            return self._json(404, {"error": {"status": 404, "message": "Resource not found"}})
-        return self._json(200, self.stub._track_json(track_id))
-
-    def _search(self, request: StubRequest) -> None:
-        q = request.query.get("q", "")
-        if not q:
-            return self._bad_request("No search query")
-        types = request.query.get("type", "").split(",")
-        if "track" not in types:
-            return self._bad_request("Missing parameter type")
-        try:
-            limit = int(request.query.get("limit", "20"))
-            offset = int(request.query.get("offset", "0"))
-        except ValueError:
-            return self._bad_request("Invalid limit")
-        if not 0 <= limit <= 50 or offset < 0:
-            return self._bad_request("Invalid limit")
-        gone = self.stub._gone()
-        hits = [i for i in self.stub._search(q) if i not in gone]
-        page = hits[offset : offset + limit]
-        href = f"{self.stub.api_url}search?{urllib.parse.urlencode(request.query)}"
-        return self._json(
-            200,
-            {
-                "tracks": {
-                    "href": href,
-                    "items": [self.stub._track_json(i) for i in page],
-                    "limit": limit,
-                    "next": None if offset + limit >= len(hits) else href,
-                    "offset": offset,
-                    "previous": None,
-                    "total": len(hits),
-                }
-            },
-        )
 
     # -- responses ------------------------------------------------------------------------------
 

@@ -398,27 +398,6 @@ def test_client_errors_are_fast_and_typed(spotify_stub: SpotifyStub) -> None:
         fresh.close()
 
 
-def test_search_maps_tracks(spotify_stub: SpotifyStub) -> None:
-    spotify_stub.add_track("4uLU6hMCjMI75M1A2tKUQC", "Never Gonna Give You Up", "Rick Astley", 80)
-    spotify_stub.add_track("7GhIk7Il098yCjg4BQjzvb", "Never Too Much", "Luther Vandross", 60)
-    spotify_stub.add_track("1301WleyT98MSxVHPZCA6M", "Piano Man", "Billy Joel", 70)
-    client = SpotifyClient(stub_settings(spotify_stub))
-    try:
-        tracks = client.search("never", limit=5)
-        assert client.search("   ") == []
-    finally:
-        client.close()
-
-    assert tracks == [
-        Track(
-            "4uLU6hMCjMI75M1A2tKUQC", "Never Gonna Give You Up", "Rick Astley", "", popularity=80
-        ),
-        Track("7GhIk7Il098yCjg4BQjzvb", "Never Too Much", "Luther Vandross", "", popularity=60),
-    ]
-    (request,) = spotify_stub.api_requests
-    assert request.query == {"q": "never", "limit": "5", "offset": "0", "type": "track"}
-
-
 def test_logs_hold_no_secrets(
     spotify_stub: SpotifyStub,
     make_live: Callable[..., LiveRecommender],
