@@ -168,6 +168,7 @@ class SpotifyClient:
             auth_manager=self._auth, requests_session=self._http, requests_timeout=timeout
         )
         self._sp.prefix = api_url.rstrip("/") + "/"
+        # Two workers, so one call stuck until its HTTP timeout does not hold up the next.
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="spotify")
 
     def close(self) -> None:
@@ -250,7 +251,7 @@ class SpotifyClient:
 def _seconds(retry_after: str | None) -> float | None:
     """Retry-After in seconds (Spotify sends delta-seconds), or None if unusable."""
     try:
-        return max(0.0, float(retry_after or ""))
+        return max(0.0, float(retry_after)) if retry_after else None
     except ValueError:
         return None
 

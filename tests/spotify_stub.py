@@ -144,7 +144,7 @@ class SpotifyStub:
         ids = request.query.get("ids", "").split(",")
         if len(ids) > 50:
             return 400, _error(400, "Too many ids requested"), {}
-        gone = mode.removeprefix("gone:").split(",")
+        gone = set(mode.removeprefix("gone:").split(",")) if mode != "ok" else set()
         tracks = [
             None if i in gone else {"id": i, "name": f"Song {i}", "type": "track"} for i in ids
         ]
