@@ -44,11 +44,15 @@ def spotify_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyStub]:
 
 @pytest.fixture
 def connect(spotify_stub: SpotifyStub) -> Iterator[Callable[..., SpotifyClient]]:
-    """Factory for SpotifyClients on the stub (breaker on a fake clock); closed afterwards."""
+    """Factory for SpotifyClients on the stub (breaker on a fake clock); closed afterwards.
+
+    The deadline is generous so that a busy machine cannot skip a retry the test counts;
+    calls that fail return at once, so it costs no time.
+    """
     made: list[SpotifyClient] = []
 
     def connect(**kw: object) -> SpotifyClient:
-        kw = {"timeout": 0.5, "breaker": CircuitBreaker(clock=FakeClock()), **kw}
+        kw = {"timeout": 5, "deadline": 10, "breaker": CircuitBreaker(clock=FakeClock()), **kw}
         client = SpotifyClient(
             spotify_stub.client_id,
             spotify_stub.client_secret,
