@@ -28,7 +28,6 @@ from bot.settings import Settings
 from bot.storage import Storage
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
-from recommender.spotify import LiveRecommender
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def add_handlers(app: Application) -> None:
 async def serve(
     settings: Settings,
     analyzer: Analyzer,
-    recommender: Recommender | LiveRecommender,
+    recommender: Recommender,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] | None = None,
     on_ready: Callable[[Application], None] | None = None,

@@ -42,16 +42,25 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from models.pipeline import Analyzer
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
-    from recommender.spotify import build_recommender
+    from recommender.spotify import LiveRecommender, SpotifyClient
 
     analyzer = Analyzer.load(settings.model_backend)
-    # Live Spotify only enriches the catalog picks when credentials are set; never required.
-    recommender = build_recommender(settings, Recommender(load_catalog()))
+    recommender = Recommender(load_catalog())
+    spotify = None
+    if settings.spotify_enabled:  # live Spotify only checks the catalog's picks; never required
+        spotify = SpotifyClient(
+            settings.spotify_client_id,
+            settings.spotify_client_secret,
+            api_url=settings.spotify_api_url,
+            token_url=settings.spotify_token_url,
+            timeout=settings.spotify_timeout,
+        )
+        recommender = LiveRecommender(recommender.catalog, spotify)
     try:
         asyncio.run(serve(settings, analyzer, recommender))
     finally:
-        if hasattr(recommender, "close"):
-            recommender.close()
+        if spotify is not None:
+            spotify.close()
     return 0
 
 

@@ -25,7 +25,6 @@ from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
 from recommender.moods import Strategy
-from recommender.spotify import LiveRecommender
 from recommender.track import Mood, Track
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class MoodTune:
     def __init__(
         self,
         analyzer: Analyzer,
-        recommender: Recommender | LiveRecommender,
+        recommender: Recommender,
         storage: Storage,
         clock=lambda: datetime.now(UTC),
     ) -> None:

@@ -362,7 +362,7 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
     telegram_stub: TelegramStub, tmp_path, analyzer, recommender, mode
 ):
     """With Spotify configured but failing, the bot still answers with 5 catalog songs."""
-    from recommender.spotify import build_recommender
+    from recommender.spotify import LiveRecommender, SpotifyClient
     from tests.spotify_stub import SpotifyStub
 
     with SpotifyStub() as spotify:
@@ -377,7 +377,14 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
             spotify_token_url=spotify.token_url,
             spotify_timeout=0.5,
         )
-        live = build_recommender(settings, recommender)
+        client = SpotifyClient(
+            settings.spotify_client_id,
+            settings.spotify_client_secret,
+            api_url=settings.spotify_api_url,
+            token_url=settings.spotify_token_url,
+            timeout=settings.spotify_timeout,
+        )
+        live = LiveRecommender(recommender.catalog, client)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(settings, analyzer, live, stop=stop))
         try:
@@ -390,7 +397,7 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
-            live.close()
+            client.close()
 
 
 async def test_genres_are_saved_and_respected(bot: Bot):
