@@ -56,7 +56,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_try(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot's own pipeline on image files and print the reading and songs."""
-    from models.errors import MoodTuneError
+    from bot.replies import error_text
+    from models.errors import AnalysisError
     from models.pipeline import Analyzer
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
@@ -67,9 +68,9 @@ def cmd_try(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.images:
         try:
             reading = analyzer.analyze(Path(path).read_bytes())
-        except (MoodTuneError, OSError) as e:
+        except (AnalysisError, OSError) as e:
             failed += 1
-            msg = getattr(e, "user_message", str(e))
+            msg = error_text(e) or str(e)
             results.append({"image": path, "error": type(e).__name__, "message": msg})
             if not args.json:
                 print(f"{path}: {msg}")

@@ -16,7 +16,7 @@ from bot import replies
 from bot.history import format_summary, render_chart
 from bot.service import MoodTune
 from models.emotion import Emotion
-from models.errors import ImageTooLarge, MoodTuneError, UnsupportedImage
+from models.errors import ImageTooLarge, UnsupportedImage
 from recommender.moods import Strategy
 
 log = logging.getLogger(__name__)
@@ -330,11 +330,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Telegram itself refused (user blocked us, flood limit, network): a reply would fail too.
         log.warning("Telegram error while handling an update: %s", err)
         return
-    if isinstance(err, MoodTuneError):
-        text_ = err.user_message
+    text_ = replies.error_text(err)
+    if text_ is not None:
         log.info("user error: %s: %s", type(err).__name__, err)
     else:
-        text_ = "Sorry, something went wrong on my side. Please try again in a moment."
+        text_ = replies.SORRY
         log.error("unhandled error", exc_info=err)
     if not isinstance(update, Update):
         return

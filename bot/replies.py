@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from models.emotion import Emotion, FaceReading
+from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
+from recommender.errors import RecommenderError
 from recommender.track import Mood, Track
 
 EMOJI = {
@@ -87,6 +89,34 @@ FIRST_NOTICE = (
     "Your photo was not stored; /privacy says what is."
 )
 WORKING = "🎧 Reading your mood…"
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+# What to say about the errors we expect, most specific class first.
+_ERRORS: dict[type[Exception], str] = {
+    UnsupportedImage: (
+        "That file isn't an image I can read. Please send a selfie as a photo, "
+        "or as a JPEG, PNG or WebP file."
+    ),
+    CorruptImage: (
+        "That image seems damaged or incomplete, so I couldn't open it. "
+        "Could you send the photo again?"
+    ),
+    ImageTooLarge: (
+        "That image is too large for me. Please send a normal photo "
+        "(up to 20 MB and 40 megapixels), e.g. straight from your camera."
+    ),
+    ImageError: "I couldn't read that image. Please send a photo (JPEG, PNG or WebP).",
+    NoFaceFound: (
+        "I couldn't find a face in that photo. Try a well-lit selfie, facing the camera, "
+        "with your whole face in the frame."
+    ),
+    RecommenderError: "I couldn't pick songs just now. Please try again in a moment.",
+}
+
+
+def error_text(err: BaseException) -> str | None:
+    """What to tell the person about an error we expect; None for a fault on our side."""
+    return next((text for kind, text in _ERRORS.items() if isinstance(err, kind)), None)
 
 
 def confidence_words(p: float) -> str:
