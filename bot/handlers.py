@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -260,7 +261,7 @@ async def remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text_ = f"📅 I'll send your week's summary every {args[1][:3].title()} evening."
     elif len(args) == 1 and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", args[0]):
         at = args[0].zfill(5)
-        await storage.set_reminder(user_id, at)
+        await storage.set_reminder(user_id, dt.time.fromisoformat(at))
         text_ = f"⏰ I'll nudge you every day at {at} your time. /remind off to stop."
     else:
         await reply(update.effective_message, replies.REMIND_HELP)

@@ -9,8 +9,8 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot import replies
+from bot.diary import UserSettings
 from bot.history import format_summary
-from bot.storage import UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,8 @@ def schedule(app: Application, user: UserSettings) -> None:
             job.schedule_removal()
     tz = user.tzinfo
     if user.remind_at:
-        h, m = map(int, user.remind_at.split(":"))
         app.job_queue.run_daily(
-            _nudge, dt.time(h, m, tzinfo=tz), name=daily, chat_id=user.user_id,
+            _nudge, user.remind_at.replace(tzinfo=tz), name=daily, chat_id=user.user_id,
             user_id=user.user_id,
         )  # fmt: skip
     if user.weekly_day is not None:

@@ -19,8 +19,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.diary import MoodEntry, Source
 from bot.history import HistorySummary, period_bounds, week_summary
-from bot.storage import MoodEntry, Storage
+from bot.storage import Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
@@ -104,7 +105,7 @@ class MoodTune:
         if entry is None or entry.mood is not None:
             return None
         tracks = await self._pick(user_id, mood=mood)
-        if not await self.storage.set_mood(user_id, entry_id, mood.value, [t.id for t in tracks]):
+        if not await self.storage.set_mood(user_id, entry_id, mood, [t.id for t in tracks]):
             return None
         entry = await self.storage.get_entry(user_id, entry_id)
         assert entry is not None
@@ -119,8 +120,8 @@ class MoodTune:
             confidence=None,
             probabilities=None,
             track_ids=[t.id for t in tracks],
-            mood=mood.value,
-            source="mood",
+            mood=mood,
+            source=Source.MOOD,
             at=self.clock(),
         )
         return MoodResult(entry, mood, tracks)
@@ -136,8 +137,8 @@ class MoodTune:
             confidence=None,
             probabilities=None,
             track_ids=[t.id for t in tracks],
-            mood=mood.value if mood else None,
-            source="manual",
+            mood=mood,
+            source=Source.MANUAL,
             at=self.clock(),
         )
         return tracks
@@ -230,7 +231,7 @@ class MoodTune:
             if f.genre:
                 genres[f.genre] += f.value
         return Preferences(
-            strategy=Strategy(settings.strategy) if settings.strategy else None,
+            strategy=settings.strategy,
             liked_artists=frozenset(a for a, v in artists.items() if v > 0),
             disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
             # A genre needs more than one vote either way: one song is weak evidence.
@@ -305,7 +306,7 @@ class MoodTune:
         return (await self.storage.get_user_settings(user_id)).favourite_genres
 
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
-        await self.storage.set_strategy(user_id, strategy.value if strategy else None)
+        await self.storage.set_strategy(user_id, strategy)
 
 
 EXPORT_COLUMNS = (

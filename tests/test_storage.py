@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew, Storage
+from bot.database import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
+from bot.storage import Storage
 from models.emotion import Emotion
 
 T0 = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
