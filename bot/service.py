@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.diary import MoodEntry, Source
+from bot.diary import MoodEntry, PersonState, Source
 from bot.history import HistorySummary, period_bounds, week_summary
 from bot.storage import Storage
 from models.emotion import Emotion, FaceReading
@@ -80,14 +80,12 @@ class MoodTune:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
         reading = await asyncio.to_thread(self.analyzer.analyze, data)
+        person = await self._person(user_id)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
-        tracks: tuple[Track, ...] = ()
-        if not ask_mood:
-            tracks = await self._pick(user_id, emotion=reading.emotion)
+        tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
         if self._erased_at.get(user_id, -1.0) >= started:
             return None
-        first = await self.storage.count_readings(user_id) == 0
         entry = await self.storage.add_reading(
             user_id,
             emotion=reading.emotion,
@@ -96,7 +94,7 @@ class MoodTune:
             track_ids=[t.id for t in tracks],
             at=self.clock(),
         )
-        return SelfieResult(entry, reading, tracks, ask_mood, unsure, first)
+        return SelfieResult(entry, reading, tracks, ask_mood, unsure, not person.has_readings)
 
     async def choose_mood(self, user_id: int, entry_id: int, mood: Mood) -> MoodResult | None:
         """Answer the follow-up question once; None if the entry isn't this user's or already
@@ -104,7 +102,7 @@ class MoodTune:
         entry = await self.storage.get_entry(user_id, entry_id)
         if entry is None or entry.mood is not None:
             return None
-        tracks = await self._pick(user_id, mood=mood)
+        tracks = await self._pick(await self._person(user_id), mood=mood)
         if not await self.storage.set_mood(user_id, entry_id, mood, [t.id for t in tracks]):
             return None
         entry = await self.storage.get_entry(user_id, entry_id)
@@ -113,7 +111,7 @@ class MoodTune:
 
     async def pick_mood(self, user_id: int, mood: Mood) -> MoodResult:
         """Songs for a mood chosen without a selfie (/mood); kept as a diary entry too."""
-        tracks = await self._pick(user_id, mood=mood)
+        tracks = await self._pick(await self._person(user_id), mood=mood)
         entry = await self.storage.add_reading(
             user_id,
             emotion=None,
@@ -130,7 +128,7 @@ class MoodTune:
         self, user_id: int, emotion: Emotion | None, mood: Mood | None, n: int = SONGS_PER_REPLY
     ) -> tuple[Track, ...]:
         """Songs for this person as the bot would pick them, recorded so they don't repeat."""
-        tracks = await self._pick(user_id, emotion=emotion, mood=mood, n=n)
+        tracks = await self._pick(await self._person(user_id), emotion=emotion, mood=mood, n=n)
         await self.storage.add_reading(
             user_id,
             emotion=emotion,
@@ -193,24 +191,25 @@ class MoodTune:
         self._erased_at[user_id] = time.monotonic()
         return await self.storage.delete_user(user_id)
 
+    async def _person(self, user_id: int) -> PersonState:
+        since = self.clock() - timedelta(days=NOVELTY_DAYS)
+        return await self.storage.person(user_id, since)
+
     async def _pick(
         self,
-        user_id: int,
+        person: PersonState,
         emotion: Emotion | None = None,
         mood: Mood | None = None,
         exclude: Collection[str] = (),
         n: int = SONGS_PER_REPLY,
     ) -> tuple[Track, ...]:
-        recent = await self.storage.recent_track_ids(
-            user_id, self.clock() - timedelta(days=NOVELTY_DAYS)
-        )
-        prefs = await self.preferences(user_id)
+        prefs = preferences(person)
         tracks = await asyncio.to_thread(
             self.recommender.recommend,
             emotion=emotion,
             mood=mood,
             n=n,
-            exclude=recent | set(exclude),
+            exclude=person.recent_track_ids | set(exclude),
             strategy=prefs.strategy,
             liked_artists=prefs.liked_artists,
             disliked_artists=prefs.disliked_artists,
@@ -219,26 +218,6 @@ class MoodTune:
             favourite_genres=prefs.favourite_genres,
         )
         return tuple(tracks)
-
-    async def preferences(self, user_id: int) -> Preferences:
-        """What this person told us: match/lift, and artists/genres from their 👍/👎."""
-        settings = await self.storage.get_user_settings(user_id)
-        artists: Counter[str] = Counter()
-        genres: Counter[str] = Counter()
-        for f in await self.storage.feedback_for(user_id):
-            if f.artist:
-                artists[f.artist] += f.value
-            if f.genre:
-                genres[f.genre] += f.value
-        return Preferences(
-            strategy=settings.strategy,
-            liked_artists=frozenset(a for a, v in artists.items() if v > 0),
-            disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
-            # A genre needs more than one vote either way: one song is weak evidence.
-            liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
-            disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
-            favourite_genres=frozenset(settings.favourite_genres),
-        )
 
     async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
         """👍 (+1) or 👎 (-1) on the songs of one of this person's replies."""
@@ -264,7 +243,8 @@ class MoodTune:
             return None
         mood = Mood(entry.mood) if entry.mood else None
         emotion = None if mood else entry.effective_emotion
-        tracks = await self._pick(user_id, emotion=emotion, mood=mood, exclude=entry.track_ids)
+        person = await self._person(user_id)
+        tracks = await self._pick(person, emotion=emotion, mood=mood, exclude=entry.track_ids)
         await self.storage.set_recommendations(
             user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
         )
@@ -278,7 +258,7 @@ class MoodTune:
             return None
         if emotion is Emotion.NEUTRAL:
             return ()  # the caller asks the mood question, as for a neutral face
-        tracks = await self._pick(user_id, emotion=emotion)
+        tracks = await self._pick(await self._person(user_id), emotion=emotion)
         await self.storage.set_recommendations(user_id, entry_id, [t.id for t in tracks])
         return tracks
 
@@ -338,3 +318,23 @@ class Preferences:
     liked_genres: frozenset[str] = frozenset()
     disliked_genres: frozenset[str] = frozenset()
     favourite_genres: frozenset[str] = frozenset()
+
+
+def preferences(person: PersonState) -> Preferences:
+    """What this person told us: match/lift, and artists/genres from their 👍/👎."""
+    artists: Counter[str] = Counter()
+    genres: Counter[str] = Counter()
+    for f in person.feedback:
+        if f.artist:
+            artists[f.artist] += f.value
+        if f.genre:
+            genres[f.genre] += f.value
+    return Preferences(
+        strategy=person.settings.strategy,
+        liked_artists=frozenset(a for a, v in artists.items() if v > 0),
+        disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
+        # A genre needs more than one vote either way: one song is weak evidence.
+        liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
+        disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
+        favourite_genres=frozenset(person.settings.favourite_genres),
+    )

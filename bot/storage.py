@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiosqlite
 
 from bot.database import Database, from_db_time, to_db_time
-from bot.diary import Feedback, MoodEntry, PersonState, Source, UserSettings
+from bot.diary import MoodEntry, PersonState, Source, UserSettings
 from bot.rows import (
     check_confidence,
     check_probabilities,
@@ -180,22 +180,6 @@ class Storage(Database):
             changed = cur.rowcount == 1
             await cur.close()
         return changed
-
-    async def recent_track_ids(self, user_id: int, since: datetime) -> set[str]:
-        """Ids of every track suggested to this user at or after `since`."""
-        async with self._lock:
-            rows = await self._db.execute_fetchall(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
-        return {row[0] for row in rows}
-
-    async def feedback_for(self, user_id: int) -> list[Feedback]:
-        """This user's opinions on tracks, oldest first."""
-        async with self._lock:
-            rows = await self._db.execute_fetchall(
-                "SELECT track_id, artist, genre, value, created_at FROM feedback"
-                " WHERE user_id = ? ORDER BY created_at, id",
-                (user_id,),
-            )
-        return [feedback_from_row(row) for row in rows]
 
     async def count_readings(self, user_id: int) -> int:
         """How many entries this user has."""

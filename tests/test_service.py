@@ -1,9 +1,11 @@
-"""The core service without Telegram: erasure while a reading is in flight."""
+"""The core service without Telegram, on a real SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+
+import pytest
 
 from bot.service import MoodTune
 from bot.storage import Storage
@@ -21,6 +23,31 @@ class SlowAnalyzer:
     def analyze(self, data: bytes):
         self.gate.wait(10)
         return self.inner.analyze(data)
+
+
+class CountingLock(asyncio.Lock):
+    """Storage's lock, counting how often it is taken: once per unit of work on the database."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+
+    async def acquire(self) -> bool:
+        self.taken += 1
+        return await super().acquire()
+
+
+@pytest.mark.parametrize("first", [True, False])
+async def test_a_selfie_is_one_read_and_one_write(tmp_path, analyzer, recommender, first):
+    async with await Storage.open(tmp_path / "db.sqlite3") as storage:
+        service = MoodTune(analyzer, recommender, storage)
+        if not first:
+            await service.read_selfie(1, media.smiling_jpeg())
+        storage._lock = lock = CountingLock()
+        result = await service.read_selfie(1, media.smiling_jpeg())
+        assert lock.taken == 2  # what the service needs about the person, then the reading
+        assert result is not None and result.first is first and len(result.tracks) == 5
+        assert await storage.get_entry(1, result.entry.id) == result.entry
 
 
 async def test_reading_in_flight_is_not_written_after_delete(tmp_path, analyzer, recommender):
