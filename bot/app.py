@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, replies
+from bot import buttons, handlers, replies
 from bot.reminders import rebuild as rebuild_reminders
 from bot.service import MoodTune
 from bot.settings import Settings
@@ -45,6 +45,20 @@ COMMANDS = [
     BotCommand("delete", "Erase everything about you"),
     BotCommand("help", "All commands"),
 ]
+
+
+BUTTONS = {
+    buttons.MoodButton: handlers.mood_button,
+    buttons.FeedbackButton: handlers.feedback_button,
+    buttons.MoreButton: handlers.more_button,
+    buttons.FixButton: handlers.fix_button,
+    buttons.CorrectionButton: handlers.correction_button,
+    buttons.StyleButton: handlers.style_button,
+    buttons.GenreButton: handlers.genre_button,
+    buttons.HistoryButton: handlers.history_button,
+    buttons.TimezoneButton: handlers.tz_button,
+    buttons.DeleteButton: handlers.delete_button,
+}
 
 
 def build_application(settings: Settings, service: MoodTune) -> Application:
@@ -90,18 +104,9 @@ def add_handlers(app: Application) -> None:
             filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
         )
     )
-    app.add_handler(CallbackQueryHandler(handlers.mood_button, pattern=r"^(mood|pick):"))
-    app.add_handler(
-        CallbackQueryHandler(handlers.feedback_button, pattern=r"^(fb|more):\d{1,12}(:(up|down))?$")
-    )
-    app.add_handler(
-        CallbackQueryHandler(handlers.style_button, pattern=r"^style:(match|lift|auto)$")
-    )
-    app.add_handler(CallbackQueryHandler(handlers.fix_button, pattern=r"^fix:"))
-    app.add_handler(CallbackQueryHandler(handlers.genre_button, pattern=r"^genre:"))
-    app.add_handler(CallbackQueryHandler(handlers.history_button, pattern=r"^hist:"))
-    app.add_handler(CallbackQueryHandler(handlers.tz_button, pattern=r"^tz:"))
-    app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
+    # Each button kind's parser is its pattern; data no kind parses gets the catch-all.
+    for kind, callback in BUTTONS.items():
+        app.add_handler(CallbackQueryHandler(callback, pattern=kind.parse))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)
 

@@ -14,11 +14,21 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import replies
+from bot.buttons import (
+    CorrectionButton,
+    DeleteButton,
+    FeedbackButton,
+    FixButton,
+    GenreButton,
+    HistoryButton,
+    MoodButton,
+    MoreButton,
+    StyleButton,
+    TimezoneButton,
+)
 from bot.history import format_summary, render_chart
 from bot.service import MoodTune
-from models.emotion import Emotion
 from models.errors import ImageTooLarge, UnsupportedImage
-from recommender.moods import Strategy
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +91,8 @@ async def mood_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A mood button: answer once; stale, repeated or forged presses change nothing."""
     query = update.callback_query
-    choice = replies.parse_mood_data(query.data)
+    choice = MoodButton.parse(query.data)
     user_id = update.effective_user.id
-    if choice is None:
-        await query.answer(replies.STALE_BUTTON, show_alert=False)
-        return
     if choice.entry_id is None:
         result = await core(context).pick_mood(user_id, choice.mood)
     else:
@@ -103,32 +110,40 @@ async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def fix_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """ "Not quite?": show the 7 emotions, then store the person's correction and redo songs."""
+    """ "Not quite?": show the 7 emotions to correct the reading with."""
     query = update.callback_query
-    m = replies.FIX_DATA.match(query.data or "")
-    user_id, service = update.effective_user.id, core(context)
-    entry = await service.storage.get_entry(user_id, int(m.group(1))) if m else None
-    if entry is None or (m.group(2) and m.group(2) not in {e.value for e in Emotion}):
+    button = FixButton.parse(query.data)
+    entry = await core(context).storage.get_entry(update.effective_user.id, button.entry_id)
+    if entry is None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    if not m.group(2):
-        await reply(
-            query.message, "How do you feel?", reply_markup=replies.correction_keyboard(entry.id)
-        )
+    await reply(
+        query.message, "How do you feel?", reply_markup=replies.correction_keyboard(entry.id)
+    )
+
+
+async def correction_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The person's own emotion for a reading: keep it and redo the songs."""
+    query = update.callback_query
+    button = CorrectionButton.parse(query.data)
+    user_id, service = update.effective_user.id, core(context)
+    tracks = await service.correct(user_id, button.entry_id, button.emotion)
+    if tracks is None:
+        await query.answer(replies.STALE_BUTTON)
         return
-    emotion = Emotion(m.group(2))
-    tracks = await service.correct(user_id, entry.id, emotion)
+    await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     if not tracks:
         await reply(query.message, "Got it. What are you in the mood for?",
-                    reply_markup=replies.mood_keyboard(entry.id))  # fmt: skip
+                    reply_markup=replies.mood_keyboard(button.entry_id))  # fmt: skip
         return
+    emotion = button.emotion
     await reply(
         query.message,
         f"Thanks, noted: {replies.EMOJI[emotion]} {replies.ADJECTIVE[emotion]}.\n\n"
         + replies.songs_block(tracks),
-        reply_markup=replies.songs_keyboard(entry.id, tracks),
+        reply_markup=replies.songs_keyboard(button.entry_id, tracks),
     )
 
 
@@ -141,9 +156,9 @@ async def genres(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def genre_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    m = replies.GENRE_DATA.match(query.data or "")
+    button = GenreButton.parse(query.data)
     service = core(context)
-    chosen = await service.toggle_genre(update.effective_user.id, m.group(1)) if m else None
+    chosen = await service.toggle_genre(update.effective_user.id, button.genre)
     if chosen is None:
         await query.answer(replies.STALE_BUTTON)
         return
@@ -161,15 +176,19 @@ async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """👍 / 👎 / More songs under a reply; scoped to the presser's own entries."""
+    """👍 / 👎 under a reply; scoped to the presser's own entries."""
     query = update.callback_query
-    m = replies.FEEDBACK_DATA.match(query.data or "")
-    user_id, service = update.effective_user.id, core(context)
-    if m and m.group(1) == "fb" and m.group(3):
-        ok = await service.feedback(user_id, int(m.group(2)), 1 if m.group(3) == "up" else -1)
-        await query.answer("Thanks! I'll remember that." if ok else replies.STALE_BUTTON)
-        return
-    tracks = await service.more_songs(user_id, int(m.group(2))) if m and not m.group(3) else None
+    button = FeedbackButton.parse(query.data)
+    value = 1 if button.up else -1
+    ok = await core(context).feedback(update.effective_user.id, button.entry_id, value)
+    await query.answer("Thanks! I'll remember that." if ok else replies.STALE_BUTTON)
+
+
+async def more_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """More songs for the same reading; scoped to the presser's own entries."""
+    query = update.callback_query
+    button = MoreButton.parse(query.data)
+    tracks = await core(context).more_songs(update.effective_user.id, button.entry_id)
     if not tracks:
         await query.answer(replies.STALE_BUTTON)
         return
@@ -177,7 +196,7 @@ async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await reply(
         query.message,
         "🎵 More for you:\n" + replies.songs_block(tracks),
-        reply_markup=replies.songs_keyboard(int(m.group(2)), tracks),
+        reply_markup=replies.songs_keyboard(button.entry_id, tracks),
     )
 
 
@@ -187,12 +206,10 @@ async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def style_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    choice = replies.STYLE_DATA.match(query.data or "").group(1)
-    strategy = None if choice == "auto" else Strategy(choice)
-    await core(context).set_strategy(update.effective_user.id, strategy)
+    button = StyleButton.parse(query.data)
+    await core(context).set_strategy(update.effective_user.id, button.strategy)
     await query.answer("Saved.")
-    names = {"match": "match your mood", "lift": "lift your mood", "auto": "choose automatically"}
-    await query.edit_message_text(f"OK: from now on I'll {names[choice]}.")
+    await query.edit_message_text(replies.STYLE_SAVED[button.strategy])
 
 
 async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -202,13 +219,9 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    m = replies.HIST_DATA.match(query.data or "")
-    if not m:
-        await query.answer(replies.STALE_BUTTON)
-        return
+    button = HistoryButton.parse(query.data)
     await query.answer()
-    days, page = int(m.group(1)), int(m.group(2))
-    await send_history(query.message, context, update.effective_user.id, days, page)
+    await send_history(query.message, context, update.effective_user.id, button.days, button.page)
 
 
 async def send_history(
@@ -237,14 +250,10 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def tz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    m = replies.TZ_DATA.match(query.data or "")
-    allowed = {name for _, name in replies.TZ_CHOICES}
-    if not m or m.group(1) not in allowed:
-        await query.answer(replies.STALE_BUTTON)
-        return
-    await core(context).set_timezone(update.effective_user.id, m.group(1))
+    button = TimezoneButton.parse(query.data)
+    await core(context).set_timezone(update.effective_user.id, button.zone)
     await query.answer("Saved.")
-    await query.edit_message_text(replies.settings_text(m.group(1)), parse_mode=ParseMode.HTML)
+    await query.edit_message_text(replies.settings_text(button.zone), parse_mode=ParseMode.HTML)
     await _reschedule(context, update.effective_user.id)
 
 
@@ -302,7 +311,7 @@ async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     await query.answer()
-    if query.data == "del:yes":
+    if DeleteButton.parse(query.data) == DeleteButton(confirmed=True):
         await core(context).erase(update.effective_user.id)
         text_ = replies.DELETE_DONE
     else:

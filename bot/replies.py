@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.buttons import (
+    TIMEZONES,
+    CorrectionButton,
+    DeleteButton,
+    FeedbackButton,
+    FixButton,
+    GenreButton,
+    HistoryButton,
+    MoodButton,
+    MoreButton,
+    StyleButton,
+)
 from models.emotion import Emotion, FaceReading
 from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
 from recommender.errors import RecommenderError
+from recommender.moods import Strategy
 from recommender.track import Mood, Track
 
 EMOJI = {
@@ -164,21 +175,13 @@ def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
     return f"{mood.label} it is! 🎵\n{songs_block(tracks)}"
 
 
-# Callback data: small, strictly parsed, never trusted. Ownership is checked in storage.
-MOOD_DATA = re.compile(r"^mood:(\d{1,12}):([a-z_]{1,32})$")
-MOOD_PICK_DATA = re.compile(r"^pick:([a-z_]{1,32})$")
-
-
 def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
-    def data(m: Mood) -> str:
-        return f"mood:{entry_id}:{m.value}" if entry_id is not None else f"pick:{m.value}"
-
-    buttons = [InlineKeyboardButton(m.label, callback_data=data(m)) for m in Mood]
+    buttons = [
+        InlineKeyboardButton(m.label, callback_data=MoodButton(m, entry_id).encode()) for m in Mood
+    ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-FEEDBACK_DATA = re.compile(r"^(fb|more):(\d{1,12})(?::(up|down))?$")
-STYLE_DATA = re.compile(r"^style:(match|lift|auto)$")
 STYLE_TEXT = (
     "How should I pick songs when you look sad, angry, afraid or disgusted?\n"
     "• <b>Match my mood</b>: songs that sound like you feel.\n"
@@ -198,9 +201,9 @@ def songs_keyboard(
 ) -> InlineKeyboardMarkup:
     rows = [
         [
-            InlineKeyboardButton("👍", callback_data=f"fb:{entry_id}:up"),
-            InlineKeyboardButton("👎", callback_data=f"fb:{entry_id}:down"),
-            InlineKeyboardButton("🔁 More songs", callback_data=f"more:{entry_id}"),
+            InlineKeyboardButton("👍", callback_data=FeedbackButton(entry_id, up=True).encode()),
+            InlineKeyboardButton("👎", callback_data=FeedbackButton(entry_id, up=False).encode()),
+            InlineKeyboardButton("🔁 More songs", callback_data=MoreButton(entry_id).encode()),
         ]
     ]
     if tracks:
@@ -208,19 +211,15 @@ def songs_keyboard(
             [InlineKeyboardButton(f"📤 {i}", url=share_url(t)) for i, t in enumerate(tracks, 1)]
         )
     if correctable:
-        rows.append(
-            [InlineKeyboardButton("Not quite? Pick your mood", callback_data=f"fix:{entry_id}")]
-        )
+        fix = FixButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("Not quite? Pick your mood", callback_data=fix)])
     return InlineKeyboardMarkup(rows)
-
-
-FIX_DATA = re.compile(r"^fix:(\d{1,12})(?::([a-z]{1,10}))?$")
 
 
 def correction_keyboard(entry_id: int) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(
-            f"{EMOJI[e]} {ADJECTIVE[e]}", callback_data=f"fix:{entry_id}:{e.value}"
+            f"{EMOJI[e]} {ADJECTIVE[e]}", callback_data=CorrectionButton(entry_id, e).encode()
         )
         for e in Emotion
     ]
@@ -231,15 +230,18 @@ def style_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Match my mood", callback_data="style:match"),
-                InlineKeyboardButton("Lift my mood", callback_data="style:lift"),
+                InlineKeyboardButton(
+                    "Match my mood", callback_data=StyleButton(Strategy.MATCH).encode()
+                ),
+                InlineKeyboardButton(
+                    "Lift my mood", callback_data=StyleButton(Strategy.LIFT).encode()
+                ),
             ],
-            [InlineKeyboardButton("Automatic", callback_data="style:auto")],
+            [InlineKeyboardButton("Automatic", callback_data=StyleButton(None).encode())],
         ]
     )
 
 
-GENRE_DATA = re.compile(r"^genre:([a-z&\- ]{1,30})$")
 GENRES_TEXT = (
     "Pick your favourite genres (tap again to remove). I'll lean towards them, "
     "without leaving the mood behind."
@@ -248,7 +250,9 @@ GENRES_TEXT = (
 
 def genres_keyboard(all_genres: Sequence[str], chosen: Sequence[str]) -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(("✅ " if g in chosen else "") + g, callback_data=f"genre:{g}")
+        InlineKeyboardButton(
+            ("✅ " if g in chosen else "") + g, callback_data=GenreButton(g).encode()
+        )
         for g in all_genres
     ]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
@@ -263,12 +267,11 @@ REMIND_HELP = (
     "Set your time zone first with /settings."
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Whole-hour zones as IANA names; Etc/GMT signs are inverted by POSIX convention.
-TZ_CHOICES = [("UTC", "UTC")] + [
-    (f"UTC{h:+d}", f"Etc/GMT{-h:+d}") for h in (-8, -5, -3, 1, 2, 3, 4, 5, 8, 9)
-]
-TZ_DATA = re.compile(r"^tz:([A-Za-z_/+\-0-9]{1,40})$")
-HIST_DATA = re.compile(r"^hist:(7|30):(\d{1,3})$")
+STYLE_SAVED = {
+    Strategy.MATCH: "OK: from now on I'll match your mood.",
+    Strategy.LIFT: "OK: from now on I'll lift your mood.",
+    None: "OK: from now on I'll choose automatically.",
+}
 
 
 def settings_text(timezone: str) -> str:
@@ -280,17 +283,22 @@ def settings_text(timezone: str) -> str:
 
 def tz_keyboard() -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(label, callback_data=f"tz:{name}") for label, name in TZ_CHOICES
+        InlineKeyboardButton(f"UTC{b.hours:+d}" if b.hours else "UTC", callback_data=b.encode())
+        for b in TIMEZONES
     ]
     return InlineKeyboardMarkup([buttons[i : i + 4] for i in range(0, len(buttons), 4)])
 
 
 def history_keyboard(days: int, page: int) -> InlineKeyboardMarkup:
-    nav = [InlineKeyboardButton("◀ Earlier", callback_data=f"hist:{days}:{page + 1}")]
+    earlier = HistoryButton(days, page + 1).encode()
+    nav = [InlineKeyboardButton("◀ Earlier", callback_data=earlier)]
     if page > 0:
-        nav.append(InlineKeyboardButton("Later ▶", callback_data=f"hist:{days}:{page - 1}"))
+        later = HistoryButton(days, page - 1).encode()
+        nav.append(InlineKeyboardButton("Later ▶", callback_data=later))
     other = 30 if days == 7 else 7
-    switch = InlineKeyboardButton(f"{other}-day view", callback_data=f"hist:{other}:0")
+    switch = InlineKeyboardButton(
+        f"{other}-day view", callback_data=HistoryButton(other, 0).encode()
+    )
     return InlineKeyboardMarkup([nav, [switch]])
 
 
@@ -298,30 +306,10 @@ def delete_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Yes, erase everything", callback_data="del:yes"),
-                InlineKeyboardButton("Cancel", callback_data="del:no"),
+                InlineKeyboardButton(
+                    "Yes, erase everything", callback_data=DeleteButton(True).encode()
+                ),
+                InlineKeyboardButton("Cancel", callback_data=DeleteButton(False).encode()),
             ]
         ]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class MoodChoice:
-    entry_id: int | None
-    mood: Mood
-
-
-def parse_mood_data(data: str | None) -> MoodChoice | None:
-    """Parse mood-button data; None for anything malformed or unknown."""
-    if not data:
-        return None
-    if m := MOOD_DATA.match(data):
-        entry_id, value = int(m.group(1)), m.group(2)
-    elif m := MOOD_PICK_DATA.match(data):
-        entry_id, value = None, m.group(1)
-    else:
-        return None
-    try:
-        return MoodChoice(entry_id, Mood(value))
-    except ValueError:
-        return None
