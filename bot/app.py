@@ -9,19 +9,20 @@ import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
-    ApplicationBuilder,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
 from bot import buttons, handlers, replies
+from bot.context import CONTEXT_TYPES, Context, MoodTuneApp
 from bot.reminders import rebuild as rebuild_reminders
 from bot.service import MoodTune
 from bot.settings import Settings
@@ -61,11 +62,25 @@ BUTTONS = {
 }
 
 
-def build_application(settings: Settings, service: MoodTune) -> Application:
+# Every message goes out as HTML without link previews, edits and captions included.
+DEFAULTS = Defaults(
+    parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+)
+# Selfies we read: photos, and image files in the formats the analyzer accepts.
+SELFIE = (
+    filters.PHOTO
+    | filters.Document.MimeType("image/jpeg")
+    | (filters.Document.MimeType("image/png") | filters.Document.MimeType("image/webp"))
+)
+
+
+def build_application(settings: Settings, service: MoodTune) -> MoodTuneApp:
     """The bot, with every handler registered. `service` is ready (model loaded, DB open)."""
-    builder: ApplicationBuilder = (
+    builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
+        .context_types(CONTEXT_TYPES)
+        .defaults(DEFAULTS)
         # One person's slow photo must never delay another's reply.
         .concurrent_updates(True)
     )
@@ -73,14 +88,13 @@ def build_application(settings: Settings, service: MoodTune) -> Application:
         root = settings.telegram_api_url
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     app = builder.build()
-    app.bot_data["moodtune"] = service
-    app.bot_data["settings"] = settings
+    app.bot_data.moodtune = service
+    app.bot_data.settings = settings
     add_handlers(app)
     return app
 
 
-def add_handlers(app: Application) -> None:
-    image_doc = filters.Document.IMAGE
+def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
     app.add_handler(CommandHandler("start", handlers.canned(replies.WELCOME)))
     app.add_handler(CommandHandler("help", handlers.canned(replies.HELP)))
@@ -95,7 +109,10 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("remind", handlers.remind))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
-    app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
+    app.add_handler(MessageHandler(SELFIE, handlers.photo))
+    app.add_handler(
+        MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
+    )
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
     app.add_handler(MessageHandler(filters.TEXT, handlers.canned(replies.SEND_SELFIE)))
     # Voice notes, videos, other documents, locations...: explain what to send instead.
@@ -117,7 +134,7 @@ async def serve(
     recommender: Recommender | LiveRecommender,
     stop: asyncio.Event | None = None,
     clock: Callable[[], datetime] | None = None,
-    on_ready: Callable[[Application], None] | None = None,
+    on_ready: Callable[[MoodTuneApp], None] | None = None,
 ) -> None:
     """Open the database, start polling, and run until `stop` is set (or SIGINT/SIGTERM)."""
     if stop is None:
@@ -148,9 +165,8 @@ async def serve(
             await app.stop()
 
 
-async def _purge(context: CallbackContext) -> None:
+async def _purge(context: Context) -> None:
     """Daily retention job: drop rows older than HISTORY_RETENTION_DAYS."""
-    service: MoodTune = context.application.bot_data["moodtune"]
-    days = context.application.bot_data["settings"].history_retention_days
-    removed = await service.purge(days)
+    days = context.settings.history_retention_days
+    removed = await context.moodtune.purge(days)
     log.info("retention: purged %d rows older than %d days", removed, days)

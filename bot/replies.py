@@ -1,12 +1,19 @@
-"""Texts and keyboards the bot sends. Formatting only: no I/O."""
+"""Texts and keyboards the bot sends, in Telegram's HTML. Formatting only: no I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 from html import escape
 from urllib.parse import urlencode
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+)
 
 from bot.buttons import (
     TIMEZONES,
@@ -20,6 +27,8 @@ from bot.buttons import (
     MoreButton,
     StyleButton,
 )
+from bot.history import HistorySummary, format_summary
+from bot.service import Genres, SelfieResult
 from models.emotion import Emotion, FaceReading
 from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
 from recommender.errors import RecommenderError
@@ -99,15 +108,23 @@ FIRST_NOTICE = (
     "\n\nℹ️ First reading! I read facial expressions, not feelings, so correct me any time. "
     "Your photo was not stored; /privacy says what is."
 )
-WORKING = "🎧 Reading your mood…"
+MOOD_QUESTION = "What are you in the mood for?"
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+UNSUPPORTED_IMAGE = (
+    "That file isn't an image I can read. Please send a selfie as a photo, "
+    "or as a JPEG, PNG or WebP file."
+)
+HOW_DO_YOU_FEEL = "How do you feel?"
+FEEDBACK_THANKS = "Thanks! I'll remember that."
+SAVED = "Saved."
+EXPORT_CAPTION = "Everything I hold about you."
+UNKNOWN_TIMEZONE = "I don't know that time zone. Try e.g. Europe/Berlin."
+REMINDERS_OFF = "🔕 Reminders are off."
 
 # What to say about the errors we expect, most specific class first.
 _ERRORS: dict[type[Exception], str] = {
-    UnsupportedImage: (
-        "That file isn't an image I can read. Please send a selfie as a photo, "
-        "or as a JPEG, PNG or WebP file."
-    ),
+    UnsupportedImage: UNSUPPORTED_IMAGE,
     CorruptImage: (
         "That image seems damaged or incomplete, so I couldn't open it. "
         "Could you send the photo again?"
@@ -164,15 +181,53 @@ def reading_text(reading: FaceReading, unsure: bool) -> str:
     return head
 
 
-def selfie_text(reading: FaceReading, tracks: Sequence[Track], ask_mood: bool, unsure: bool) -> str:
-    head = reading_text(reading, unsure)
-    if ask_mood:
-        return head + "\n\nWhat are you in the mood for?"
-    return f"{head}\n\n🎵 Songs for you:\n{songs_block(tracks)}"
+def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The answer to a selfie: the reading with songs, or with the mood question."""
+    if result is None:
+        return ERASED_IN_FLIGHT, None
+    text = reading_text(result.reading, result.unsure)
+    if result.ask_mood:
+        text += f"\n\n{MOOD_QUESTION}"
+        markup = mood_keyboard(result.entry_id)
+    else:
+        text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
+        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True)
+    return text + (FIRST_NOTICE if result.first else ""), markup
 
 
 def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
     return f"{mood.label} it is! 🎵\n{songs_block(tracks)}"
+
+
+def more_text(tracks: Sequence[Track]) -> str:
+    return "🎵 More for you:\n" + songs_block(tracks)
+
+
+def correction_reply(
+    entry_id: int, emotion: Emotion, tracks: Sequence[Track]
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Songs for the person's own emotion; for neutral, the mood question instead."""
+    if not tracks:
+        return f"Got it. {MOOD_QUESTION}", mood_keyboard(entry_id)
+    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.\n\n{songs_block(tracks)}"
+    return text, songs_keyboard(entry_id, tracks)
+
+
+def inline_results(tracks: Sequence[Track]) -> list[InlineQueryResultArticle]:
+    """Songs to share from any chat (inline mode), each with Spotify's preview card."""
+    return [
+        InlineQueryResultArticle(
+            id=f"{i}-{t.id}",
+            title=t.title,
+            description=t.artist,
+            input_message_content=InputTextMessageContent(
+                f"🎵 {escape(t.title)} — {escape(t.artist)}\n{t.url}",
+                link_preview_options=LinkPreviewOptions(is_disabled=False),
+            ),
+            url=t.url,
+        )
+        for i, t in enumerate(tracks)
+    ]
 
 
 def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
@@ -248,12 +303,12 @@ GENRES_TEXT = (
 )
 
 
-def genres_keyboard(all_genres: Sequence[str], chosen: Sequence[str]) -> InlineKeyboardMarkup:
+def genres_keyboard(genres: Genres) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(
-            ("✅ " if g in chosen else "") + g, callback_data=GenreButton(g).encode()
+            ("✅ " if g in genres.chosen else "") + g, callback_data=GenreButton(g).encode()
         )
-        for g in all_genres
+        for g in genres.offered
     ]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
@@ -267,6 +322,25 @@ REMIND_HELP = (
     "Set your time zone first with /settings."
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def daily_reminder_text(at: time) -> str:
+    return f"⏰ I'll nudge you every day at {at:%H:%M} your time. /remind off to stop."
+
+
+def weekly_reminder_text(weekday: int) -> str:
+    day = WEEKDAYS[weekday].title()
+    return f"📅 I'll send your week's summary every {day} evening."
+
+
+def weekly_summary_text(summary: HistorySummary) -> str:
+    return "📅 Your week\n\n" + format_summary(summary)
+
+
+def history_caption(summary: HistorySummary) -> str:
+    return f"Your moods, {summary.start} – {summary.end}"
+
+
 STYLE_SAVED = {
     Strategy.MATCH: "OK: from now on I'll match your mood.",
     Strategy.LIFT: "OK: from now on I'll lift your mood.",

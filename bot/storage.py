@@ -38,10 +38,8 @@ _RECENT_TRACKS_SQL = """
     FROM readings AS r JOIN recommendations AS rec ON rec.reading_id = r.id
     WHERE r.user_id = ? AND r.created_at >= ?
 """
-_USERS_SQL = (
-    "SELECT user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day"
-    " FROM users"
-)
+_USER_COLUMNS = "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day"
+_USERS_SQL = f"SELECT {_USER_COLUMNS} FROM users"
 
 
 class Storage(Database):
@@ -273,42 +271,50 @@ class Storage(Database):
             )
         return [settings_from_row(row) for row in rows]
 
-    async def set_reminder(self, user_id: int, remind_at: time | None) -> None:
+    # Each setter returns the settings as stored afterwards.
+
+    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
         """Daily nudge at this local time (to the minute), or None to stop."""
         value = None if remind_at is None else f"{remind_at:%H:%M}"
-        await self._set_user_column(user_id, "remind_at", value)
+        return await self._set_user_column(user_id, "remind_at", value)
 
-    async def set_weekly_day(self, user_id: int, day: int | None) -> None:
+    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
         """Weekly summary on this weekday (0 = Monday), or None to stop."""
         if day is not None and day not in range(7):
             raise ValueError(f"weekday must be 0..6, got {day!r}")
-        await self._set_user_column(user_id, "weekly_day", day)
+        return await self._set_user_column(user_id, "weekly_day", day)
 
-    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> None:
+    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
         """Replace this user's favourite genres (names as in the catalog)."""
         names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
-        await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
+        return await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
 
-    async def set_timezone(self, user_id: int, timezone: str) -> None:
+    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
         """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
         name = timezone.strip()
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r}") from None
-        await self._set_user_column(user_id, "timezone", name)
+        return await self._set_user_column(user_id, "timezone", name)
 
-    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
+    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> UserSettings:
         """Set match (songs that fit the mood) or lift (songs to lift it); None = default."""
         value = None if strategy is None else Strategy.parse(strategy).value
-        await self._set_user_column(user_id, "strategy", value)
+        return await self._set_user_column(user_id, "strategy", value)
 
-    async def _set_user_column(self, user_id: int, column: str, value: str | int | None) -> None:
+    async def _set_user_column(
+        self, user_id: int, column: str, value: str | int | None
+    ) -> UserSettings:
         user_id = check_user(user_id)
         async with self._write() as db:
             await _ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
             # `column` is one of our literals, never user input.
-            await db.execute(f"UPDATE users SET {column} = ? WHERE user_id = ?", (value, user_id))
+            rows = await db.execute_fetchall(
+                f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {_USER_COLUMNS}",
+                (value, user_id),
+            )
+        return settings_from_row(next(iter(rows)))
 
     # -- privacy -----------------------------------------------------------------------------
 
