@@ -1,13 +1,16 @@
-"""Build the python-telegram-bot Application: wiring only."""
+"""Build the python-telegram-bot Application and run it: wiring only.
+
+PTB owns the lifecycle: `run` is its run_polling, which handles SIGINT/SIGTERM and calls
+post_init (open the diary, start the jobs) before polling and post_shutdown (close the diary)
+after.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
@@ -24,7 +27,7 @@ from telegram.ext import (
 from bot import buttons, handlers, replies
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp
 from bot.reminders import rebuild as rebuild_reminders
-from bot.service import MoodTune
+from bot.service import MoodTune, utc_now
 from bot.settings import Settings
 from bot.storage import Storage
 from models.pipeline import Analyzer
@@ -74,8 +77,23 @@ SELFIE = (
 )
 
 
-def build_application(settings: Settings, service: MoodTune) -> MoodTuneApp:
-    """The bot, with every handler registered. `service` is ready (model loaded, DB open)."""
+def build_application(
+    settings: Settings,
+    analyzer: Analyzer,
+    recommender: Recommender | LiveRecommender,
+    clock: Callable[[], datetime] = utc_now,
+) -> MoodTuneApp:
+    """The bot with every handler registered, ready for `run` (model and catalog loaded)."""
+
+    async def start(app: MoodTuneApp) -> None:
+        storage = await Storage.open(settings.database_path)
+        app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
+        await app.bot.set_my_commands(COMMANDS)
+        # Retention: purge old rows at start-up and then daily.
+        app.job_queue.run_repeating(_purge, interval=timedelta(days=1), first=1.0, name="retention")
+        await rebuild_reminders(app)
+        log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
+
     builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
@@ -83,15 +101,21 @@ def build_application(settings: Settings, service: MoodTune) -> MoodTuneApp:
         .defaults(DEFAULTS)
         # One person's slow photo must never delay another's reply.
         .concurrent_updates(True)
+        .post_init(start)
+        .post_shutdown(_close)
     )
     if settings.telegram_api_url:
         root = settings.telegram_api_url
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     app = builder.build()
-    app.bot_data.moodtune = service
     app.bot_data.settings = settings
     add_handlers(app)
     return app
+
+
+def run(app: MoodTuneApp, **polling: Any) -> None:
+    """Poll Telegram until SIGINT or SIGTERM (PTB's run_polling; options passed through)."""
+    app.run_polling(allowed_updates=Update.ALL_TYPES, **polling)
 
 
 def add_handlers(app: MoodTuneApp) -> None:
@@ -128,41 +152,10 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_error_handler(handlers.on_error)
 
 
-async def serve(
-    settings: Settings,
-    analyzer: Analyzer,
-    recommender: Recommender | LiveRecommender,
-    stop: asyncio.Event | None = None,
-    clock: Callable[[], datetime] | None = None,
-    on_ready: Callable[[MoodTuneApp], None] | None = None,
-) -> None:
-    """Open the database, start polling, and run until `stop` is set (or SIGINT/SIGTERM)."""
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-    async with await Storage.open(settings.database_path) as storage:
-        kw = {"clock": clock} if clock else {}
-        service = MoodTune(analyzer, recommender, storage, **kw)
-        app = build_application(settings, service)
-        async with app:
-            await app.bot.set_my_commands(COMMANDS)
-            # Retention: purge old rows at start-up and then daily.
-            app.job_queue.run_repeating(
-                _purge, interval=timedelta(days=1), first=1.0, name="retention"
-            )
-            await app.start()
-            await rebuild_reminders(app)
-            if on_ready:
-                on_ready(app)
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
-            await stop.wait()
-            log.info("stopping")
-            await app.updater.stop()
-            await app.stop()
+async def _close(app: MoodTuneApp) -> None:
+    # post_init may have failed before the diary was open.
+    if service := getattr(app.bot_data, "moodtune", None):
+        await service.close()
 
 
 async def _purge(context: Context) -> None:

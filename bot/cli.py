@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.telegram_bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.app import serve
+    from bot.app import build_application, run
     from models.pipeline import Analyzer
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # Live Spotify only enriches the catalog picks when credentials are set; never required.
     recommender = build_recommender(settings, Recommender(load_catalog()))
     try:
-        asyncio.run(serve(settings, analyzer, recommender))
+        run(build_application(settings, analyzer, recommender))
     finally:
         if hasattr(recommender, "close"):
             recommender.close()

@@ -38,6 +38,10 @@ NOVELTY_DAYS = 30
 UNSURE_BELOW = 0.40
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class SelfieResult:
     """A stored reading and what to answer: songs, or a mood question (songs empty)."""
@@ -71,7 +75,7 @@ class MoodTune:
         analyzer: Analyzer,
         recommender: Recommender | LiveRecommender,
         storage: Storage,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._analyzer = analyzer
         self._recommender = recommender
