@@ -281,7 +281,7 @@ async def on_error(update: object, context: Context) -> None:
         # Telegram itself refused (user blocked us, flood limit, network): a reply would fail too.
         log.warning("Telegram error while handling an update: %s", err)
         return
-    text = replies.error_text(err) if err else None
+    text = replies.error_text(err, context.settings) if err else None
     if text is None:
         log.error("unhandled error", exc_info=err)
     else:

@@ -29,6 +29,7 @@ from bot.buttons import (
 )
 from bot.history import HistorySummary, format_summary
 from bot.service import Genres, SelfieResult
+from bot.settings import Settings
 from models.emotion import Emotion, FaceReading
 from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
 from recommender.errors import RecommenderError
@@ -79,16 +80,6 @@ HELP = (
     "/delete — erase everything I hold about you\n"
     "/help — this message"
 )
-PRIVACY = (
-    "<b>Your data</b>\n"
-    "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their Telegram "
-    "file ids.\n"
-    "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read and "
-    "its probabilities, the mood you picked, and the ids of the songs suggested.\n"
-    "• Kept for at most a year, then purged; /export sends you a copy, /delete erases "
-    "everything now.\n"
-    "• Nobody else can see your readings."
-)
 SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help lists what I can do."
 UNKNOWN_COMMAND = "I don't know that command. Here's what I understand:\n\n" + HELP
 STICKER = "Nice sticker! 😄 But I need a real photo of your face to read your mood — send a selfie."
@@ -129,10 +120,6 @@ _ERRORS: dict[type[Exception], str] = {
         "That image seems damaged or incomplete, so I couldn't open it. "
         "Could you send the photo again?"
     ),
-    ImageTooLarge: (
-        "That image is too large for me. Please send a normal photo "
-        "(up to 20 MB and 40 megapixels), e.g. straight from your camera."
-    ),
     ImageError: "I couldn't read that image. Please send a photo (JPEG, PNG or WebP).",
     NoFaceFound: (
         "I couldn't find a face in that photo. Try a well-lit selfie, facing the camera, "
@@ -142,9 +129,45 @@ _ERRORS: dict[type[Exception], str] = {
 }
 
 
-def error_text(err: BaseException) -> str | None:
+def privacy_text(settings: Settings) -> str:
+    return (
+        "<b>Your data</b>\n"
+        "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their "
+        "Telegram file ids.\n"
+        "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
+        "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
+        f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
+        "sends you a copy, /delete erases everything now.\n"
+        "• Nobody else can see your readings."
+    )
+
+
+def error_text(err: BaseException, settings: Settings) -> str | None:
     """What to tell the person about an error we expect; None for a fault on our side."""
+    if isinstance(err, ImageTooLarge):
+        size = _bytes(settings.max_image_bytes)
+        pixels = _pixels(settings.max_image_pixels)
+        return (
+            "That image is too large for me. Please send a normal photo "
+            f"(up to {size} and {pixels}), e.g. straight from your camera."
+        )
     return next((text for kind, text in _ERRORS.items() if isinstance(err, kind)), None)
+
+
+def _bytes(n: int) -> str:
+    if n >= 2**20:
+        return f"{round(n / 2**20, 1):g} MB"
+    return f"{round(n / 2**10, 1):g} KB"
+
+
+def _pixels(n: int) -> str:
+    return f"{round(n / 1e6, 1):g} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
+
+
+def _days(n: int) -> str:
+    """365 -> "a year", 14 -> "2 weeks", 30 -> "30 days"."""
+    unit, size = next((u, s) for u, s in (("year", 365), ("week", 7), ("day", 1)) if n % s == 0)
+    return f"a {unit}" if n == size else f"{n // size} {unit}s"
 
 
 def confidence_words(p: float) -> str:

@@ -279,6 +279,26 @@ async def test_bad_input_gets_a_friendly_reply_and_changes_nothing(bot: Bot, sen
     assert "happy" in (await bot.send_photo(ALICE, media.smiling_jpeg()))["text"]
 
 
+async def test_limits_and_retention_come_from_settings(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+):
+    data = media.smiling_jpeg()
+    settings = Settings(
+        telegram_bot_token=telegram_stub.token,
+        telegram_api_url=telegram_stub.root_url,
+        database_path=tmp_path / "db.sqlite3",
+        max_image_bytes=len(data) - 1,
+        history_retention_days=30,
+    )
+    async with running(build_application(settings, analyzer, recommender)):
+        await telegram_stub.wait_for("getUpdates", timeout=30)
+        bot = Bot(telegram_stub, settings.database_path)
+        too_big = await bot.send_photo(ALICE, data)
+        assert "too large" in too_big["text"] and "up to " in too_big["text"]
+        assert "at most 30 days" in (await bot.say(ALICE, "/privacy"))["text"]
+        assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
+
+
 async def test_several_faces_reads_the_largest_and_says_so(bot: Bot):
     msg = await bot.send_photo(ALICE, media.two_faces_jpeg())
     assert "largest" in msg["text"]
