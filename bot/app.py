@@ -51,20 +51,6 @@ COMMANDS = [
 ]
 
 
-BUTTONS = {
-    buttons.MoodButton: handlers.mood_button,
-    buttons.FeedbackButton: handlers.feedback_button,
-    buttons.MoreButton: handlers.more_button,
-    buttons.FixButton: handlers.fix_button,
-    buttons.CorrectionButton: handlers.correction_button,
-    buttons.StyleButton: handlers.style_button,
-    buttons.GenreButton: handlers.genre_button,
-    buttons.HistoryButton: handlers.history_button,
-    buttons.TimezoneButton: handlers.tz_button,
-    buttons.DeleteButton: handlers.delete_button,
-}
-
-
 # Every message goes out as HTML without link previews, edits and captions included.
 DEFAULTS = Defaults(
     parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
@@ -146,9 +132,20 @@ def add_handlers(app: MoodTuneApp) -> None:
             filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
         )
     )
-    # Each button kind's parser is its pattern; data no kind parses gets the catch-all.
-    for kind, callback in BUTTONS.items():
-        app.add_handler(CallbackQueryHandler(callback, pattern=kind.parse))
+    # Each button kind's codec is its pattern; data no kind parses gets the catch-all.
+    for pattern, callback in (
+        (buttons.MoodButton.matches, handlers.mood_button),
+        (buttons.FeedbackButton.matches, handlers.feedback_button),
+        (buttons.MoreButton.matches, handlers.more_button),
+        (buttons.FixButton.matches, handlers.fix_button),
+        (buttons.CorrectionButton.matches, handlers.correction_button),
+        (buttons.StyleButton.matches, handlers.style_button),
+        (buttons.GenreButton.matches, handlers.genre_button),
+        (buttons.HistoryButton.matches, handlers.history_button),
+        (buttons.TimezoneButton.matches, handlers.tz_button),
+        (buttons.DeleteButton.matches, handlers.delete_button),
+    ):
+        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)
 

@@ -2,8 +2,8 @@
 
 Data is a compact string (Telegram allows 64 bytes) such as ``fb:42:up``. It comes back from
 the person's client and is never trusted: `parse` returns None for anything malformed, unknown
-or stale-shaped, and the handler registered for a kind (its `parse` is the pattern) only sees
-data that parsed. Whether an entry id is the presser's own is checked in storage.
+or stale-shaped, and the handler registered for a kind (its `matches` is the pattern) only
+sees data that parses. Whether an entry id is the presser's own is checked in storage.
 """
 
 from __future__ import annotations
@@ -57,8 +57,26 @@ def _enum(kind: type[E], value: str) -> E | None:
         return None
 
 
+class Button:
+    """What every kind has: `encode` to callback data, `parse` back (None if not this kind)."""
+
+    __slots__ = ()
+
+    def encode(self) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def parse(cls, data: object) -> Button | None:
+        raise NotImplementedError
+
+    @classmethod
+    def matches(cls, data: object) -> bool:
+        """The kind's CallbackQueryHandler pattern: does `data` parse as this kind?"""
+        return cls.parse(data) is not None
+
+
 @dataclass(frozen=True, slots=True)
-class MoodButton:
+class MoodButton(Button):
     """A mood chosen: the answer to a selfie's question (entry_id), or a /mood pick (None)."""
 
     mood: Mood
@@ -81,7 +99,7 @@ class MoodButton:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedbackButton:
+class FeedbackButton(Button):
     """👍 or 👎 on the songs of one entry."""
 
     entry_id: int
@@ -100,7 +118,7 @@ class FeedbackButton:
 
 
 @dataclass(frozen=True, slots=True)
-class MoreButton:
+class MoreButton(Button):
     """Five more songs for one entry."""
 
     entry_id: int
@@ -116,7 +134,7 @@ class MoreButton:
 
 
 @dataclass(frozen=True, slots=True)
-class FixButton:
+class FixButton(Button):
     """ "Not quite?" under a reading: show the emotions to correct it with."""
 
     entry_id: int
@@ -132,7 +150,7 @@ class FixButton:
 
 
 @dataclass(frozen=True, slots=True)
-class CorrectionButton:
+class CorrectionButton(Button):
     """The emotion the person says they really showed in one entry."""
 
     entry_id: int
@@ -151,7 +169,7 @@ class CorrectionButton:
 
 
 @dataclass(frozen=True, slots=True)
-class StyleButton:
+class StyleButton(Button):
     """Match or lift the mood; None goes back to the automatic default."""
 
     strategy: Strategy | None
@@ -171,7 +189,7 @@ class StyleButton:
 
 
 @dataclass(frozen=True, slots=True)
-class GenreButton:
+class GenreButton(Button):
     """Add or remove a favourite genre (whether the catalog has it is the service's call)."""
 
     genre: str
@@ -188,7 +206,7 @@ class GenreButton:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryButton:
+class HistoryButton(Button):
     """A page of /history: `days` per page, `page` periods back from today."""
 
     days: int
@@ -209,7 +227,7 @@ class HistoryButton:
 
 
 @dataclass(frozen=True, slots=True)
-class TimezoneButton:
+class TimezoneButton(Button):
     """One of the whole-hour time zones offered under /settings, `hours` east of UTC."""
 
     hours: int
@@ -231,7 +249,7 @@ TIMEZONES = tuple(TimezoneButton(h) for h in TIMEZONE_HOURS)
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteButton:
+class DeleteButton(Button):
     """The answer to "erase everything?"."""
 
     confirmed: bool

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.service import MoodTune
 from bot.settings import Settings
@@ -34,6 +34,5 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotD
 
 
 CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)
-MoodTuneApp = Application[
-    ExtBot[None], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
-]
+# The job queue's type parameter stays PTB's default context whatever context_types says.
+MoodTuneApp = Application[ExtBot[None], Context, dict[Any, Any], dict[Any, Any], BotData, Any]

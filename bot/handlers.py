@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import time
+from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatAction
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 REMIND_AT = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")  # /remind 8:30
 
 
-def canned(text: str) -> Callable[[Update, Context], Awaitable[None]]:
+def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
 
     async def handler(update: Update, context: Context) -> None:
