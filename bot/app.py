@@ -56,11 +56,8 @@ DEFAULTS = Defaults(
     parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
 )
 # Selfies we read: photos, and image files in the formats the analyzer accepts.
-SELFIE = (
-    filters.PHOTO
-    | filters.Document.MimeType("image/jpeg")
-    | (filters.Document.MimeType("image/png") | filters.Document.MimeType("image/webp"))
-)
+SELFIE = filters.PHOTO | filters.Document.MimeType("image/jpeg")
+SELFIE |= filters.Document.MimeType("image/png") | filters.Document.MimeType("image/webp")
 
 
 def build_application(
