@@ -1,29 +1,33 @@
-"""Build the python-telegram-bot Application: wiring only."""
+"""Build the python-telegram-bot Application and run it: wiring only.
+
+PTB owns the lifecycle: `run` is its run_polling, which handles SIGINT/SIGTERM and calls
+post_init (open the diary, start the jobs) before polling and post_shutdown (close the diary)
+after.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
-    ApplicationBuilder,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
+    Defaults,
     InlineQueryHandler,
     MessageHandler,
     filters,
 )
 
-from bot import handlers, replies
+from bot import buttons, handlers, replies
+from bot.context import CONTEXT_TYPES, Context, MoodTuneApp
 from bot.reminders import rebuild as rebuild_reminders
-from bot.service import MoodTune
+from bot.service import MoodTune, utc_now
 from bot.settings import Settings
 from bot.storage import Storage
 from models.pipeline import Analyzer
@@ -46,30 +50,62 @@ COMMANDS = [
 ]
 
 
-def build_application(settings: Settings, service: MoodTune) -> Application:
-    """The bot, with every handler registered. `service` is ready (model loaded, DB open)."""
-    builder: ApplicationBuilder = (
+# Every message goes out as HTML without link previews, edits and captions included.
+DEFAULTS = Defaults(
+    parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+)
+# Selfies we read: photos, and image files in the formats the analyzer accepts.
+SELFIE = filters.PHOTO | filters.Document.MimeType("image/jpeg")
+SELFIE |= filters.Document.MimeType("image/png") | filters.Document.MimeType("image/webp")
+
+
+def build_application(
+    settings: Settings,
+    analyzer: Analyzer,
+    recommender: Recommender,
+    clock: Callable[[], datetime] = utc_now,
+) -> MoodTuneApp:
+    """The bot with every handler registered, ready for `run` (model and catalog loaded)."""
+
+    async def start(app: MoodTuneApp) -> None:
+        storage = await Storage.open(settings.database_path)
+        app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
+        await app.bot.set_my_commands(COMMANDS)
+        # Retention: purge old rows at start-up and then daily.
+        app.job_queue.run_repeating(_purge, interval=timedelta(days=1), first=1.0, name="retention")
+        await rebuild_reminders(app)
+        log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
+
+    builder = (
         Application.builder()
         .token(settings.telegram_bot_token)
+        .context_types(CONTEXT_TYPES)
+        .defaults(DEFAULTS)
         # One person's slow photo must never delay another's reply.
         .concurrent_updates(True)
+        .post_init(start)
+        .post_shutdown(_close)
     )
     if settings.telegram_api_url:
         root = settings.telegram_api_url
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     app = builder.build()
-    app.bot_data["moodtune"] = service
-    app.bot_data["settings"] = settings
+    app.bot_data.settings = settings
     add_handlers(app)
     return app
 
 
-def add_handlers(app: Application) -> None:
-    image_doc = filters.Document.IMAGE
+def run(app: MoodTuneApp, **polling: Any) -> None:
+    """Poll Telegram until SIGINT or SIGTERM (PTB's run_polling; options passed through)."""
+    app.run_polling(allowed_updates=Update.ALL_TYPES, **polling)
+
+
+def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
     app.add_handler(CommandHandler("start", handlers.canned(replies.WELCOME)))
     app.add_handler(CommandHandler("help", handlers.canned(replies.HELP)))
-    app.add_handler(CommandHandler("privacy", handlers.canned(replies.PRIVACY)))
+    privacy = replies.privacy_text(app.bot_data.settings)
+    app.add_handler(CommandHandler("privacy", handlers.canned(privacy)))
     app.add_handler(CommandHandler(["history", "week"], handlers.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
@@ -80,7 +116,10 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("remind", handlers.remind))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
-    app.add_handler(MessageHandler(filters.PHOTO | image_doc, handlers.photo))
+    app.add_handler(MessageHandler(SELFIE, handlers.photo))
+    app.add_handler(
+        MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
+    )
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
     app.add_handler(MessageHandler(filters.TEXT, handlers.canned(replies.SEND_SELFIE)))
     # Voice notes, videos, other documents, locations...: explain what to send instead.
@@ -89,62 +128,32 @@ def add_handlers(app: Application) -> None:
             filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
         )
     )
-    app.add_handler(CallbackQueryHandler(handlers.mood_button, pattern=r"^(mood|pick):"))
-    app.add_handler(
-        CallbackQueryHandler(handlers.feedback_button, pattern=r"^(fb|more):\d{1,12}(:(up|down))?$")
-    )
-    app.add_handler(
-        CallbackQueryHandler(handlers.style_button, pattern=r"^style:(match|lift|auto)$")
-    )
-    app.add_handler(CallbackQueryHandler(handlers.fix_button, pattern=r"^fix:"))
-    app.add_handler(CallbackQueryHandler(handlers.genre_button, pattern=r"^genre:"))
-    app.add_handler(CallbackQueryHandler(handlers.history_button, pattern=r"^hist:"))
-    app.add_handler(CallbackQueryHandler(handlers.tz_button, pattern=r"^tz:"))
-    app.add_handler(CallbackQueryHandler(handlers.delete_button, pattern=r"^del:(yes|no)$"))
+    # Each button kind's codec is its pattern; data no kind parses gets the catch-all.
+    for pattern, callback in (
+        (buttons.MoodButton.matches, handlers.mood_button),
+        (buttons.FeedbackButton.matches, handlers.feedback_button),
+        (buttons.MoreButton.matches, handlers.more_button),
+        (buttons.FixButton.matches, handlers.fix_button),
+        (buttons.CorrectionButton.matches, handlers.correction_button),
+        (buttons.StyleButton.matches, handlers.style_button),
+        (buttons.GenreButton.matches, handlers.genre_button),
+        (buttons.HistoryButton.matches, handlers.history_button),
+        (buttons.TimezoneButton.matches, handlers.tz_button),
+        (buttons.DeleteButton.matches, handlers.delete_button),
+    ):
+        app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))
     app.add_error_handler(handlers.on_error)
 
 
-async def serve(
-    settings: Settings,
-    analyzer: Analyzer,
-    recommender: Recommender,
-    stop: asyncio.Event | None = None,
-    clock: Callable[[], datetime] | None = None,
-    on_ready: Callable[[Application], None] | None = None,
-) -> None:
-    """Open the database, start polling, and run until `stop` is set (or SIGINT/SIGTERM)."""
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-    async with await Storage.open(settings.database_path) as storage:
-        kw = {"clock": clock} if clock else {}
-        service = MoodTune(analyzer, recommender, storage, **kw)
-        app = build_application(settings, service)
-        async with app:
-            await app.bot.set_my_commands(COMMANDS)
-            # Retention: purge old rows at start-up and then daily.
-            app.job_queue.run_repeating(
-                _purge, interval=timedelta(days=1), first=1.0, name="retention"
-            )
-            await app.start()
-            await rebuild_reminders(app)
-            if on_ready:
-                on_ready(app)
-            await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
-            await stop.wait()
-            log.info("stopping")
-            await app.updater.stop()
-            await app.stop()
+async def _close(app: MoodTuneApp) -> None:
+    # post_init may have failed before the diary was open.
+    if service := getattr(app.bot_data, "moodtune", None):
+        await service.close()
 
 
-async def _purge(context: CallbackContext) -> None:
+async def _purge(context: Context) -> None:
     """Daily retention job: drop rows older than HISTORY_RETENTION_DAYS."""
-    service: MoodTune = context.application.bot_data["moodtune"]
-    days = context.application.bot_data["settings"].history_retention_days
-    removed = await service.purge(days)
+    days = context.settings.history_retention_days
+    removed = await context.moodtune.purge(days)
     log.info("retention: purged %d rows older than %d days", removed, days)

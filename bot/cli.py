@@ -9,8 +9,12 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from models.pipeline import Analyzer
 
 NO_TOKEN = """\
 MoodTune needs a Telegram bot token to run.
@@ -34,17 +38,27 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def load_analyzer(settings: Settings, backend: str | None = None) -> Analyzer:
+    """The emotion model, refusing images over the configured byte and pixel limits."""
+    from models.pipeline import Analyzer
+
+    return Analyzer.load(
+        backend or settings.model_backend,
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.telegram_bot_token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.app import serve
-    from models.pipeline import Analyzer
+    from bot.app import build_application, run
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
     from recommender.spotify import LiveRecommender, SpotifyClient
 
-    analyzer = Analyzer.load(settings.model_backend)
+    analyzer = load_analyzer(settings)
     recommender = Recommender(load_catalog())
     spotify = None
     if settings.spotify_enabled:  # live Spotify only checks the catalog's picks; never required
@@ -57,7 +71,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
         recommender = LiveRecommender(recommender.catalog, spotify)
     try:
-        asyncio.run(serve(settings, analyzer, recommender))
+        run(build_application(settings, analyzer, recommender))
     finally:
         if spotify is not None:
             spotify.close()
@@ -66,20 +80,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_try(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot's own pipeline on image files and print the reading and songs."""
-    from models.errors import MoodTuneError
-    from models.pipeline import Analyzer
+    from bot.replies import error_text
+    from models.errors import AnalysisError
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
 
-    analyzer = Analyzer.load(args.backend or settings.model_backend)
+    analyzer = load_analyzer(settings, args.backend)
     recommender = Recommender(load_catalog())
     results, failed = [], 0
     for path in args.images:
         try:
             reading = analyzer.analyze(Path(path).read_bytes())
-        except (MoodTuneError, OSError) as e:
+        except (AnalysisError, OSError) as e:
             failed += 1
-            msg = getattr(e, "user_message", str(e))
+            msg = error_text(e, settings) or str(e)
             results.append({"image": path, "error": type(e).__name__, "message": msg})
             if not args.json:
                 print(f"{path}: {msg}")

@@ -1,315 +1,266 @@
-"""Telegram handlers: read the update, call the service, format the reply."""
+"""Telegram handlers: read the update, make one call on the service, format the reply.
+
+Texts go out as HTML without link previews: the application's Defaults (bot/app.py). A
+handler registered for a button kind only sees data that kind parses (its pattern).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from datetime import time
+from typing import Any
 
-from telegram import InlineQueryResultArticle, InputTextMessageContent, Message, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram import Message, Update
+from telegram.constants import ChatAction
 from telegram.error import TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
-from bot import replies
+from bot import reminders, replies
+from bot.buttons import (
+    CorrectionButton,
+    DeleteButton,
+    FeedbackButton,
+    FixButton,
+    GenreButton,
+    HistoryButton,
+    MoodButton,
+    MoreButton,
+    StyleButton,
+    TimezoneButton,
+)
+from bot.context import Context
 from bot.history import format_summary, render_chart
-from bot.service import MoodTune
-from models.emotion import Emotion
-from models.errors import ImageTooLarge, MoodTuneError, UnsupportedImage
-from recommender.moods import Strategy
+from models.errors import ImageTooLarge
 
 log = logging.getLogger(__name__)
 
-IMAGE_MIME_TYPES = {"image/jpeg", "image/png", "image/webp"}
+REMIND_AT = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")  # /remind 8:30
 
 
-def core(context: ContextTypes.DEFAULT_TYPE) -> MoodTune:
-    return context.application.bot_data["moodtune"]
-
-
-async def reply(message: Message, text: str, **kw) -> Message:
-    kw.setdefault("parse_mode", ParseMode.HTML)
-    kw.setdefault("disable_web_page_preview", True)
-    return await message.reply_text(text, **kw)
-
-
-def canned(text: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
 
-    async def handler(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await reply(update.effective_message, text)
+    async def handler(update: Update, context: Context) -> None:
+        await update.effective_message.reply_text(text)
 
     return handler
 
 
-async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A Telegram photo or an image document: read it and answer with songs or a question."""
+async def photo(update: Update, context: Context) -> None:
+    """A selfie (a photo or an image file): answer with songs, or with a mood question."""
     message = update.effective_message
     media = message.photo[-1] if message.photo else message.document
-    if message.document and (message.document.mime_type or "") not in IMAGE_MIME_TYPES:
-        raise UnsupportedImage(f"document of type {message.document.mime_type}")
-    limit = core(context).analyzer.max_bytes
-    if media.file_size and media.file_size > limit:
-        raise ImageTooLarge(f"{media.file_size} bytes")
+    if media.file_size and media.file_size > context.settings.max_image_bytes:
+        raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
     await message.chat.send_action(ChatAction.TYPING)
     data = bytes(await (await media.get_file()).download_as_bytearray())
-    result = await core(context).read_selfie(update.effective_user.id, data)
+    result = await context.moodtune.read_selfie(update.effective_user.id, data)
     del data  # the photo lives no longer than this handler
-    if result is None:
-        await reply(message, replies.ERASED_IN_FLIGHT)
-        return
-    text_ = replies.selfie_text(result.reading, result.tracks, result.ask_mood, result.unsure)
-    if result.first:
-        text_ += replies.FIRST_NOTICE
-    if result.ask_mood:
-        markup = replies.mood_keyboard(result.entry.id)
-    else:
-        markup = replies.songs_keyboard(result.entry.id, result.tracks, correctable=True)
-    await reply(message, text_, reply_markup=markup)
+    text, markup = replies.selfie_reply(result)
+    await message.reply_text(text, reply_markup=markup)
 
 
-async def mood_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(
-        update.effective_message,
-        "What are you in the mood for?",
-        reply_markup=replies.mood_keyboard(None),
-    )
+async def mood_command(update: Update, context: Context) -> None:
+    markup = replies.mood_keyboard(None)
+    await update.effective_message.reply_text(replies.MOOD_QUESTION, reply_markup=markup)
 
 
-async def mood_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A mood button: answer once; stale, repeated or forged presses change nothing."""
+async def mood_button(update: Update, context: Context) -> None:
+    """A mood chosen: songs, once; a repeated press or someone else's entry changes nothing."""
     query = update.callback_query
-    choice = replies.parse_mood_data(query.data)
+    button = MoodButton.parse(query.data)
     user_id = update.effective_user.id
+    result = await context.moodtune.choose_mood(user_id, button.mood, button.entry_id)
+    if result is None:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    await query.message.reply_text(
+        replies.mood_text(result.mood, result.tracks),
+        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks),
+    )
+
+
+async def fix_button(update: Update, context: Context) -> None:
+    """ "Not quite?": offer the seven emotions to correct the reading with."""
+    query = update.callback_query
+    button = FixButton.parse(query.data)
+    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    markup = replies.correction_keyboard(button.entry_id)
+    await query.message.reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
+
+
+async def correction_button(update: Update, context: Context) -> None:
+    """The person's own emotion for a reading: kept beside the model's, with new songs."""
+    query = update.callback_query
+    button = CorrectionButton.parse(query.data)
+    user_id = update.effective_user.id
+    tracks = await context.moodtune.correct(user_id, button.entry_id, button.emotion)
+    if tracks is None:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(reply_markup=None)
+    text, markup = replies.correction_reply(button.entry_id, button.emotion, tracks)
+    await query.message.reply_text(text, reply_markup=markup)
+
+
+async def feedback_button(update: Update, context: Context) -> None:
+    """👍 / 👎 under a reply; scoped to the presser's own entries."""
+    query = update.callback_query
+    button = FeedbackButton.parse(query.data)
+    value = 1 if button.up else -1
+    ok = await context.moodtune.feedback(update.effective_user.id, button.entry_id, value)
+    await query.answer(replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
+
+
+async def more_button(update: Update, context: Context) -> None:
+    """Five more songs for the same reading; scoped to the presser's own entries."""
+    query = update.callback_query
+    button = MoreButton.parse(query.data)
+    tracks = await context.moodtune.more_songs(update.effective_user.id, button.entry_id)
+    if not tracks:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    markup = replies.songs_keyboard(button.entry_id, tracks)
+    await query.message.reply_text(replies.more_text(tracks), reply_markup=markup)
+
+
+async def genres(update: Update, context: Context) -> None:
+    choice = await context.moodtune.genres(update.effective_user.id)
+    markup = replies.genres_keyboard(choice)
+    await update.effective_message.reply_text(replies.GENRES_TEXT, reply_markup=markup)
+
+
+async def genre_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    button = GenreButton.parse(query.data)
+    choice = await context.moodtune.toggle_genre(update.effective_user.id, button.genre)
     if choice is None:
-        await query.answer(replies.STALE_BUTTON, show_alert=False)
-        return
-    if choice.entry_id is None:
-        result = await core(context).pick_mood(user_id, choice.mood)
-    else:
-        result = await core(context).choose_mood(user_id, choice.entry_id, choice.mood)
-        if result is None:
-            await query.answer(replies.STALE_BUTTON)
-            return
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
-    await reply(
-        query.message,
-        replies.mood_text(choice.mood, result.tracks),
-        reply_markup=replies.songs_keyboard(result.entry.id, result.tracks),
-    )
-
-
-async def fix_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """ "Not quite?": show the 7 emotions, then store the person's correction and redo songs."""
-    query = update.callback_query
-    m = replies.FIX_DATA.match(query.data or "")
-    user_id, service = update.effective_user.id, core(context)
-    entry = await service.storage.get_entry(user_id, int(m.group(1))) if m else None
-    if entry is None or (m.group(2) and m.group(2) not in {e.value for e in Emotion}):
         await query.answer(replies.STALE_BUTTON)
         return
-    await query.answer()
-    if not m.group(2):
-        await reply(
-            query.message, "How do you feel?", reply_markup=replies.correction_keyboard(entry.id)
-        )
-        return
-    emotion = Emotion(m.group(2))
-    tracks = await service.correct(user_id, entry.id, emotion)
-    await query.edit_message_reply_markup(reply_markup=None)
-    if not tracks:
-        await reply(query.message, "Got it. What are you in the mood for?",
-                    reply_markup=replies.mood_keyboard(entry.id))  # fmt: skip
-        return
-    await reply(
-        query.message,
-        f"Thanks, noted: {replies.EMOJI[emotion]} {replies.ADJECTIVE[emotion]}.\n\n"
-        + replies.songs_block(tracks),
-        reply_markup=replies.songs_keyboard(entry.id, tracks),
-    )
+    await query.answer(replies.SAVED)
+    await query.edit_message_reply_markup(replies.genres_keyboard(choice))
 
 
-async def genres(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    service = core(context)
-    chosen = await service.favourite_genres(update.effective_user.id)
-    markup = replies.genres_keyboard(service.genres(), chosen)
-    await reply(update.effective_message, replies.GENRES_TEXT, reply_markup=markup)
+async def style(update: Update, context: Context) -> None:
+    markup = replies.style_keyboard()
+    await update.effective_message.reply_text(replies.STYLE_TEXT, reply_markup=markup)
 
 
-async def genre_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def style_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    m = replies.GENRE_DATA.match(query.data or "")
-    service = core(context)
-    chosen = await service.toggle_genre(update.effective_user.id, m.group(1)) if m else None
-    if chosen is None:
-        await query.answer(replies.STALE_BUTTON)
-        return
-    await query.answer("Saved.")
-    await query.edit_message_reply_markup(replies.genres_keyboard(service.genres(), chosen))
+    button = StyleButton.parse(query.data)
+    await context.moodtune.set_strategy(update.effective_user.id, button.strategy)
+    await query.answer(replies.SAVED)
+    await query.edit_message_text(replies.STYLE_SAVED[button.strategy])
 
 
-async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    csv_bytes, json_bytes = await core(context).export(update.effective_user.id)
-    message = update.effective_message
-    await message.reply_document(csv_bytes, filename="moodtune-export.csv")
-    await message.reply_document(
-        json_bytes, filename="moodtune-export.json", caption="Everything I hold about you."
-    )
-
-
-async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """👍 / 👎 / More songs under a reply; scoped to the presser's own entries."""
-    query = update.callback_query
-    m = replies.FEEDBACK_DATA.match(query.data or "")
-    user_id, service = update.effective_user.id, core(context)
-    if m and m.group(1) == "fb" and m.group(3):
-        ok = await service.feedback(user_id, int(m.group(2)), 1 if m.group(3) == "up" else -1)
-        await query.answer("Thanks! I'll remember that." if ok else replies.STALE_BUTTON)
-        return
-    tracks = await service.more_songs(user_id, int(m.group(2))) if m and not m.group(3) else None
-    if not tracks:
-        await query.answer(replies.STALE_BUTTON)
-        return
-    await query.answer()
-    await reply(
-        query.message,
-        "🎵 More for you:\n" + replies.songs_block(tracks),
-        reply_markup=replies.songs_keyboard(int(m.group(2)), tracks),
-    )
-
-
-async def style(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update.effective_message, replies.STYLE_TEXT, reply_markup=replies.style_keyboard())
-
-
-async def style_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    choice = replies.STYLE_DATA.match(query.data or "").group(1)
-    strategy = None if choice == "auto" else Strategy(choice)
-    await core(context).set_strategy(update.effective_user.id, strategy)
-    await query.answer("Saved.")
-    names = {"match": "match your mood", "lift": "lift your mood", "auto": "choose automatically"}
-    await query.edit_message_text(f"OK: from now on I'll {names[choice]}.")
-
-
-async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def history(update: Update, context: Context) -> None:
     """The last 7 days as a chart and text, with buttons to page and to switch to 30 days."""
     await send_history(update.effective_message, context, update.effective_user.id, 7, 0)
 
 
-async def history_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def history_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    m = replies.HIST_DATA.match(query.data or "")
-    if not m:
-        await query.answer(replies.STALE_BUTTON)
-        return
+    button = HistoryButton.parse(query.data)
     await query.answer()
-    days, page = int(m.group(1)), int(m.group(2))
-    await send_history(query.message, context, update.effective_user.id, days, page)
+    await send_history(query.message, context, update.effective_user.id, button.days, button.page)
 
 
 async def send_history(
-    message: Message, context: ContextTypes.DEFAULT_TYPE, user_id: int, days: int, page: int
+    message: Message, context: Context, user_id: int, days: int, page: int
 ) -> None:
-    summary = await core(context).history(user_id, days=days, pages_back=page)
+    summary = await context.moodtune.history(user_id, days=days, pages_back=page)
     if summary.total_readings:
         png = await asyncio.to_thread(render_chart, summary)
-        await message.reply_photo(png, caption=f"Your moods, {summary.start} – {summary.end}")
-    await reply(message, format_summary(summary), reply_markup=replies.history_keyboard(days, page))
+        await message.reply_photo(png, caption=replies.history_caption(summary))
+    markup = replies.history_keyboard(days, page)
+    await message.reply_text(format_summary(summary), reply_markup=markup)
 
 
-async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def settings(update: Update, context: Context) -> None:
     """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
-    user_id, service = update.effective_user.id, core(context)
-    if context.args and not await service.set_timezone(user_id, context.args[0]):
-        await reply(
-            update.effective_message, "I don't know that time zone. Try e.g. Europe/Berlin."
-        )
-        return
-    tz = (await service.storage.get_user_settings(user_id)).timezone
-    await reply(
-        update.effective_message, replies.settings_text(tz), reply_markup=replies.tz_keyboard()
-    )
-
-
-async def tz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query = update.callback_query
-    m = replies.TZ_DATA.match(query.data or "")
-    allowed = {name for _, name in replies.TZ_CHOICES}
-    if not m or m.group(1) not in allowed:
-        await query.answer(replies.STALE_BUTTON)
-        return
-    await core(context).set_timezone(update.effective_user.id, m.group(1))
-    await query.answer("Saved.")
-    await query.edit_message_text(replies.settings_text(m.group(1)), parse_mode=ParseMode.HTML)
-    await _reschedule(context, update.effective_user.id)
-
-
-async def remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/remind HH:MM | /remind weekly DAY | /remind off."""
-    args = [a.lower() for a in context.args or []]
-    user_id, storage = update.effective_user.id, core(context).storage
-    if args == ["off"]:
-        await storage.set_reminder(user_id, None)
-        await storage.set_weekly_day(user_id, None)
-        text_ = "🔕 Reminders are off."
-    elif len(args) == 2 and args[0] == "weekly" and args[1][:3] in replies.WEEKDAYS:
-        await storage.set_weekly_day(user_id, replies.WEEKDAYS.index(args[1][:3]))
-        text_ = f"📅 I'll send your week's summary every {args[1][:3].title()} evening."
-    elif len(args) == 1 and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", args[0]):
-        at = args[0].zfill(5)
-        await storage.set_reminder(user_id, at)
-        text_ = f"⏰ I'll nudge you every day at {at} your time. /remind off to stop."
+    user_id, message = update.effective_user.id, update.effective_message
+    if not context.args:
+        zone = await context.moodtune.timezone(user_id)
+    elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
+        reminders.schedule(context.application, person)  # reminders follow the new zone
+        zone = person.timezone
     else:
-        await reply(update.effective_message, replies.REMIND_HELP)
+        await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
-    await _reschedule(context, user_id)
-    await reply(update.effective_message, text_)
+    await message.reply_text(replies.settings_text(zone), reply_markup=replies.tz_keyboard())
 
 
-async def _reschedule(context: ContextTypes.DEFAULT_TYPE, user_id: int) -> None:
-    from bot.reminders import schedule
+async def tz_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    button = TimezoneButton.parse(query.data)
+    person = await context.moodtune.set_timezone(update.effective_user.id, button.zone)
+    await query.answer(replies.SAVED)
+    await query.edit_message_text(replies.settings_text(button.zone))
+    reminders.schedule(context.application, person)
 
-    schedule(context.application, await core(context).storage.get_user_settings(user_id))
+
+async def remind(update: Update, context: Context) -> None:
+    """/remind HH:MM | /remind weekly DAY | /remind off."""
+    user_id, service = update.effective_user.id, context.moodtune
+    match [a.lower() for a in context.args or []]:
+        case ["off"]:
+            person, text = await service.reminders_off(user_id), replies.REMINDERS_OFF
+        case ["weekly", day] if day[:3] in replies.WEEKDAYS:
+            person = await service.remind_weekly(user_id, replies.WEEKDAYS.index(day[:3]))
+            text = replies.weekly_reminder_text(person.weekly_day)
+        case [at] if REMIND_AT.fullmatch(at):
+            person = await service.remind_daily(user_id, time.fromisoformat(at.zfill(5)))
+            text = replies.daily_reminder_text(person.remind_at)
+        case _:
+            person, text = None, replies.REMIND_HELP
+    if person is not None:
+        reminders.schedule(context.application, person)
+    await update.effective_message.reply_text(text)
 
 
-async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def inline_query(update: Update, context: Context) -> None:
     """@bot in any chat: the person's latest songs, or songs for a typed emotion or mood."""
     query = update.inline_query
-    tracks = await core(context).inline_songs(update.effective_user.id, query.query)
-    results = [
-        InlineQueryResultArticle(
-            id=f"{i}-{t.id}",
-            title=t.title,
-            description=t.artist,
-            input_message_content=InputTextMessageContent(f"🎵 {t.title} — {t.artist}\n{t.url}"),
-            url=t.url,
-        )
-        for i, t in enumerate(tracks)
-    ]
-    await query.answer(results, cache_time=30, is_personal=True)
+    tracks = await context.moodtune.inline_songs(update.effective_user.id, query.query)
+    await query.answer(replies.inline_results(tracks), cache_time=30, is_personal=True)
 
 
-async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(
-        update.effective_message, replies.DELETE_CONFIRM, reply_markup=replies.delete_keyboard()
+async def export(update: Update, context: Context) -> None:
+    csv_bytes, json_bytes = await context.moodtune.export(update.effective_user.id)
+    message = update.effective_message
+    await message.reply_document(csv_bytes, filename="moodtune-export.csv")
+    await message.reply_document(
+        json_bytes, filename="moodtune-export.json", caption=replies.EXPORT_CAPTION
     )
 
 
-async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def delete(update: Update, context: Context) -> None:
+    markup = replies.delete_keyboard()
+    await update.effective_message.reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
+
+
+async def delete_button(update: Update, context: Context) -> None:
     query = update.callback_query
     await query.answer()
-    if query.data == "del:yes":
-        await core(context).erase(update.effective_user.id)
-        text_ = replies.DELETE_DONE
+    if DeleteButton.parse(query.data).confirmed:
+        await context.moodtune.erase(update.effective_user.id)
+        await query.edit_message_text(replies.DELETE_DONE)
     else:
-        text_ = replies.DELETE_CANCELLED
-    await query.edit_message_text(text_)
+        await query.edit_message_text(replies.DELETE_CANCELLED)
 
 
-async def foreign_button_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def foreign_button_guard(update: Update, context: Context) -> None:
     """Buttons only work in the presser's own private chat with the bot: a press on a message
     from someone else's chat (forged by a tampering client) is refused before any handler."""
     query = update.callback_query
@@ -319,29 +270,33 @@ async def foreign_button_guard(update: Update, context: ContextTypes.DEFAULT_TYP
         raise ApplicationHandlerStop
 
 
-async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_button(update: Update, context: Context) -> None:
+    """Data no button kind parses: forged, or from a button this version no longer has."""
     await update.callback_query.answer(replies.STALE_BUTTON)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Our own errors become their friendly message; anything else is logged and apologised for."""
     err = context.error
     if isinstance(err, TelegramError):
         # Telegram itself refused (user blocked us, flood limit, network): a reply would fail too.
         log.warning("Telegram error while handling an update: %s", err)
         return
-    if isinstance(err, MoodTuneError):
-        text_ = err.user_message
-        log.info("user error: %s: %s", type(err).__name__, err)
-    else:
-        text_ = "Sorry, something went wrong on my side. Please try again in a moment."
+    text = replies.error_text(err, context.settings) if err else None
+    if text is None:
         log.error("unhandled error", exc_info=err)
-    if not isinstance(update, Update):
-        return
+    else:
+        log.info("user error: %s: %s", type(err).__name__, err)
+    if isinstance(update, Update):
+        await _tell(update, text or replies.SORRY)
+
+
+async def _tell(update: Update, text: str) -> None:
+    """Answer a button press, or reply to a message, whichever the update was."""
     try:
         if update.callback_query:
-            await update.callback_query.answer(text_[:190])
+            await update.callback_query.answer(text[:190])
         elif update.effective_message:
-            await reply(update.effective_message, text_)
+            await update.effective_message.reply_text(text)
     except TelegramError:
         log.warning("could not send the error reply", exc_info=True)

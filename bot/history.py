@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from bot.storage import MoodEntry
+from bot.diary import MoodEntry
 from models.emotion import Emotion
 from recommender.track import Mood
 

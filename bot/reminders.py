@@ -1,4 +1,4 @@
-"""Opt-in daily nudges and weekly summaries, as PTB JobQueue jobs rebuilt from SQLite."""
+"""Opt-in daily nudges and weekly summaries, as PTB JobQueue jobs rebuilt from the diary."""
 
 from __future__ import annotations
 
@@ -6,36 +6,36 @@ import datetime as dt
 import logging
 
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application, ContextTypes
 
 from bot import replies
-from bot.history import format_summary
-from bot.storage import UserSettings
+from bot.context import Context, MoodTuneApp
+from bot.diary import UserSettings
 
 log = logging.getLogger(__name__)
+
+WEEKLY_AT = dt.time(19, 0)  # local time of the weekly summary
 
 
 def _names(user_id: int) -> tuple[str, str]:
     return f"remind:{user_id}", f"weekly:{user_id}"
 
 
-def schedule(app: Application, user: UserSettings) -> None:
+def schedule(app: MoodTuneApp, person: UserSettings) -> None:
     """(Re)create this person's jobs from their settings; removes them when turned off."""
-    daily, weekly = _names(user.user_id)
+    daily, weekly = _names(person.user_id)
     for name in (daily, weekly):
         for job in app.job_queue.get_jobs_by_name(name):
             job.schedule_removal()
-    tz = user.tzinfo
-    if user.remind_at:
-        h, m = map(int, user.remind_at.split(":"))
+    tz, user_id = person.tzinfo, person.user_id
+    if person.remind_at:
         app.job_queue.run_daily(
-            _nudge, dt.time(h, m, tzinfo=tz), name=daily, chat_id=user.user_id,
-            user_id=user.user_id,
+            _nudge, person.remind_at.replace(tzinfo=tz), name=daily, chat_id=user_id,
+            user_id=user_id,
         )  # fmt: skip
-    if user.weekly_day is not None:
+    if person.weekly_day is not None:
         app.job_queue.run_daily(
-            _weekly, dt.time(19, 0, tzinfo=tz), days=(_ptb_day(user.weekly_day),), name=weekly,
-            chat_id=user.user_id, user_id=user.user_id,
+            _weekly, WEEKLY_AT.replace(tzinfo=tz), days=(_ptb_day(person.weekly_day),),
+            name=weekly, chat_id=user_id, user_id=user_id,
         )  # fmt: skip
 
 
@@ -44,24 +44,24 @@ def _ptb_day(monday_zero: int) -> int:
     return (monday_zero + 1) % 7
 
 
-async def rebuild(app: Application) -> int:
+async def rebuild(app: MoodTuneApp) -> int:
     """At start-up: one job per opted-in person, so reminders survive a restart."""
-    users = await app.bot_data["moodtune"].storage.users_with_reminders()
-    for user in users:
-        schedule(app, user)
-    return len(users)
+    people = await app.bot_data.moodtune.people_with_reminders()
+    for person in people:
+        schedule(app, person)
+    return len(people)
 
 
-async def _nudge(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _nudge(context: Context) -> None:
     await _send(context, replies.NUDGE)
 
 
-async def _weekly(context: ContextTypes.DEFAULT_TYPE) -> None:
-    summary = await context.application.bot_data["moodtune"].history(context.job.user_id)
-    await _send(context, "📅 Your week\n\n" + format_summary(summary))
+async def _weekly(context: Context) -> None:
+    summary = await context.moodtune.history(context.job.user_id)
+    await _send(context, replies.weekly_summary_text(summary))
 
 
-async def _send(context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+async def _send(context: Context, text: str) -> None:
     try:
         await context.bot.send_message(context.job.chat_id, text)
     except Forbidden:

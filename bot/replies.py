@@ -1,16 +1,39 @@
-"""Texts and keyboards the bot sends. Formatting only: no I/O."""
+"""Texts and keyboards the bot sends, in Telegram's HTML. Formatting only: no I/O."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import time
 from html import escape
 from urllib.parse import urlencode
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+)
 
+from bot.buttons import (
+    TIMEZONES,
+    CorrectionButton,
+    DeleteButton,
+    FeedbackButton,
+    FixButton,
+    GenreButton,
+    HistoryButton,
+    MoodButton,
+    MoreButton,
+    StyleButton,
+)
+from bot.history import HistorySummary, format_summary
+from bot.service import Genres, SelfieResult
+from bot.settings import Settings
 from models.emotion import Emotion, FaceReading
+from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
+from recommender.errors import RecommenderError
+from recommender.moods import Strategy
 from recommender.track import Mood, Track
 
 EMOJI = {
@@ -57,16 +80,6 @@ HELP = (
     "/delete — erase everything I hold about you\n"
     "/help — this message"
 )
-PRIVACY = (
-    "<b>Your data</b>\n"
-    "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their Telegram "
-    "file ids.\n"
-    "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read and "
-    "its probabilities, the mood you picked, and the ids of the songs suggested.\n"
-    "• Kept for at most a year, then purged; /export sends you a copy, /delete erases "
-    "everything now.\n"
-    "• Nobody else can see your readings."
-)
 SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help lists what I can do."
 UNKNOWN_COMMAND = "I don't know that command. Here's what I understand:\n\n" + HELP
 STICKER = "Nice sticker! 😄 But I need a real photo of your face to read your mood — send a selfie."
@@ -86,7 +99,75 @@ FIRST_NOTICE = (
     "\n\nℹ️ First reading! I read facial expressions, not feelings, so correct me any time. "
     "Your photo was not stored; /privacy says what is."
 )
-WORKING = "🎧 Reading your mood…"
+MOOD_QUESTION = "What are you in the mood for?"
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+UNSUPPORTED_IMAGE = (
+    "That file isn't an image I can read. Please send a selfie as a photo, "
+    "or as a JPEG, PNG or WebP file."
+)
+HOW_DO_YOU_FEEL = "How do you feel?"
+FEEDBACK_THANKS = "Thanks! I'll remember that."
+SAVED = "Saved."
+EXPORT_CAPTION = "Everything I hold about you."
+UNKNOWN_TIMEZONE = "I don't know that time zone. Try e.g. Europe/Berlin."
+REMINDERS_OFF = "🔕 Reminders are off."
+
+# What to say about the errors we expect, most specific class first.
+_ERRORS: dict[type[Exception], str] = {
+    UnsupportedImage: UNSUPPORTED_IMAGE,
+    CorruptImage: (
+        "That image seems damaged or incomplete, so I couldn't open it. "
+        "Could you send the photo again?"
+    ),
+    ImageError: "I couldn't read that image. Please send a photo (JPEG, PNG or WebP).",
+    NoFaceFound: (
+        "I couldn't find a face in that photo. Try a well-lit selfie, facing the camera, "
+        "with your whole face in the frame."
+    ),
+    RecommenderError: "I couldn't pick songs just now. Please try again in a moment.",
+}
+
+
+def privacy_text(settings: Settings) -> str:
+    return (
+        "<b>Your data</b>\n"
+        "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their "
+        "Telegram file ids.\n"
+        "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
+        "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
+        f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
+        "sends you a copy, /delete erases everything now.\n"
+        "• Nobody else can see your readings."
+    )
+
+
+def error_text(err: BaseException, settings: Settings) -> str | None:
+    """What to tell the person about an error we expect; None for a fault on our side."""
+    if isinstance(err, ImageTooLarge):
+        size = _bytes(settings.max_image_bytes)
+        pixels = _pixels(settings.max_image_pixels)
+        return (
+            "That image is too large for me. Please send a normal photo "
+            f"(up to {size} and {pixels}), e.g. straight from your camera."
+        )
+    return next((text for kind, text in _ERRORS.items() if isinstance(err, kind)), None)
+
+
+def _bytes(n: int) -> str:
+    if n >= 2**20:
+        return f"{round(n / 2**20, 1):g} MB"
+    return f"{round(n / 2**10, 1):g} KB"
+
+
+def _pixels(n: int) -> str:
+    return f"{round(n / 1e6, 1):g} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
+
+
+def _days(n: int) -> str:
+    """365 -> "a year", 14 -> "2 weeks", 30 -> "30 days"."""
+    unit, size = next((u, s) for u, s in (("year", 365), ("week", 7), ("day", 1)) if n % s == 0)
+    return f"a {unit}" if n == size else f"{n // size} {unit}s"
 
 
 def confidence_words(p: float) -> str:
@@ -123,32 +204,62 @@ def reading_text(reading: FaceReading, unsure: bool) -> str:
     return head
 
 
-def selfie_text(reading: FaceReading, tracks: Sequence[Track], ask_mood: bool, unsure: bool) -> str:
-    head = reading_text(reading, unsure)
-    if ask_mood:
-        return head + "\n\nWhat are you in the mood for?"
-    return f"{head}\n\n🎵 Songs for you:\n{songs_block(tracks)}"
+def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The answer to a selfie: the reading with songs, or with the mood question."""
+    if result is None:
+        return ERASED_IN_FLIGHT, None
+    text = reading_text(result.reading, result.unsure)
+    if result.ask_mood:
+        text += f"\n\n{MOOD_QUESTION}"
+        markup = mood_keyboard(result.entry_id)
+    else:
+        text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
+        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True)
+    return text + (FIRST_NOTICE if result.first else ""), markup
 
 
 def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
     return f"{mood.label} it is! 🎵\n{songs_block(tracks)}"
 
 
-# Callback data: small, strictly parsed, never trusted. Ownership is checked in storage.
-MOOD_DATA = re.compile(r"^mood:(\d{1,12}):([a-z_]{1,32})$")
-MOOD_PICK_DATA = re.compile(r"^pick:([a-z_]{1,32})$")
+def more_text(tracks: Sequence[Track]) -> str:
+    return "🎵 More for you:\n" + songs_block(tracks)
+
+
+def correction_reply(
+    entry_id: int, emotion: Emotion, tracks: Sequence[Track]
+) -> tuple[str, InlineKeyboardMarkup]:
+    """Songs for the person's own emotion; for neutral, the mood question instead."""
+    if not tracks:
+        return f"Got it. {MOOD_QUESTION}", mood_keyboard(entry_id)
+    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.\n\n{songs_block(tracks)}"
+    return text, songs_keyboard(entry_id, tracks)
+
+
+def inline_results(tracks: Sequence[Track]) -> list[InlineQueryResultArticle]:
+    """Songs to share from any chat (inline mode), each with Spotify's preview card."""
+    return [
+        InlineQueryResultArticle(
+            id=f"{i}-{t.id}",
+            title=t.title,
+            description=t.artist,
+            input_message_content=InputTextMessageContent(
+                f"🎵 {escape(t.title)} — {escape(t.artist)}\n{t.url}",
+                link_preview_options=LinkPreviewOptions(is_disabled=False),
+            ),
+            url=t.url,
+        )
+        for i, t in enumerate(tracks)
+    ]
 
 
 def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
-    def data(m: Mood) -> str:
-        return f"mood:{entry_id}:{m.value}" if entry_id is not None else f"pick:{m.value}"
-
-    buttons = [InlineKeyboardButton(m.label, callback_data=data(m)) for m in Mood]
+    buttons = [
+        InlineKeyboardButton(m.label, callback_data=MoodButton(m, entry_id).encode()) for m in Mood
+    ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-FEEDBACK_DATA = re.compile(r"^(fb|more):(\d{1,12})(?::(up|down))?$")
-STYLE_DATA = re.compile(r"^style:(match|lift|auto)$")
 STYLE_TEXT = (
     "How should I pick songs when you look sad, angry, afraid or disgusted?\n"
     "• <b>Match my mood</b>: songs that sound like you feel.\n"
@@ -168,9 +279,9 @@ def songs_keyboard(
 ) -> InlineKeyboardMarkup:
     rows = [
         [
-            InlineKeyboardButton("👍", callback_data=f"fb:{entry_id}:up"),
-            InlineKeyboardButton("👎", callback_data=f"fb:{entry_id}:down"),
-            InlineKeyboardButton("🔁 More songs", callback_data=f"more:{entry_id}"),
+            InlineKeyboardButton("👍", callback_data=FeedbackButton(entry_id, up=True).encode()),
+            InlineKeyboardButton("👎", callback_data=FeedbackButton(entry_id, up=False).encode()),
+            InlineKeyboardButton("🔁 More songs", callback_data=MoreButton(entry_id).encode()),
         ]
     ]
     if tracks:
@@ -178,19 +289,15 @@ def songs_keyboard(
             [InlineKeyboardButton(f"📤 {i}", url=share_url(t)) for i, t in enumerate(tracks, 1)]
         )
     if correctable:
-        rows.append(
-            [InlineKeyboardButton("Not quite? Pick your mood", callback_data=f"fix:{entry_id}")]
-        )
+        fix = FixButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("Not quite? Pick your mood", callback_data=fix)])
     return InlineKeyboardMarkup(rows)
-
-
-FIX_DATA = re.compile(r"^fix:(\d{1,12})(?::([a-z]{1,10}))?$")
 
 
 def correction_keyboard(entry_id: int) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(
-            f"{EMOJI[e]} {ADJECTIVE[e]}", callback_data=f"fix:{entry_id}:{e.value}"
+            f"{EMOJI[e]} {ADJECTIVE[e]}", callback_data=CorrectionButton(entry_id, e).encode()
         )
         for e in Emotion
     ]
@@ -201,25 +308,30 @@ def style_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Match my mood", callback_data="style:match"),
-                InlineKeyboardButton("Lift my mood", callback_data="style:lift"),
+                InlineKeyboardButton(
+                    "Match my mood", callback_data=StyleButton(Strategy.MATCH).encode()
+                ),
+                InlineKeyboardButton(
+                    "Lift my mood", callback_data=StyleButton(Strategy.LIFT).encode()
+                ),
             ],
-            [InlineKeyboardButton("Automatic", callback_data="style:auto")],
+            [InlineKeyboardButton("Automatic", callback_data=StyleButton(None).encode())],
         ]
     )
 
 
-GENRE_DATA = re.compile(r"^genre:([a-z&\- ]{1,30})$")
 GENRES_TEXT = (
     "Pick your favourite genres (tap again to remove). I'll lean towards them, "
     "without leaving the mood behind."
 )
 
 
-def genres_keyboard(all_genres: Sequence[str], chosen: Sequence[str]) -> InlineKeyboardMarkup:
+def genres_keyboard(genres: Genres) -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(("✅ " if g in chosen else "") + g, callback_data=f"genre:{g}")
-        for g in all_genres
+        InlineKeyboardButton(
+            ("✅ " if g in genres.chosen else "") + g, callback_data=GenreButton(g).encode()
+        )
+        for g in genres.offered
     ]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
@@ -233,12 +345,30 @@ REMIND_HELP = (
     "Set your time zone first with /settings."
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Whole-hour zones as IANA names; Etc/GMT signs are inverted by POSIX convention.
-TZ_CHOICES = [("UTC", "UTC")] + [
-    (f"UTC{h:+d}", f"Etc/GMT{-h:+d}") for h in (-8, -5, -3, 1, 2, 3, 4, 5, 8, 9)
-]
-TZ_DATA = re.compile(r"^tz:([A-Za-z_/+\-0-9]{1,40})$")
-HIST_DATA = re.compile(r"^hist:(7|30):(\d{1,3})$")
+
+
+def daily_reminder_text(at: time) -> str:
+    return f"⏰ I'll nudge you every day at {at:%H:%M} your time. /remind off to stop."
+
+
+def weekly_reminder_text(weekday: int) -> str:
+    day = WEEKDAYS[weekday].title()
+    return f"📅 I'll send your week's summary every {day} evening."
+
+
+def weekly_summary_text(summary: HistorySummary) -> str:
+    return "📅 Your week\n\n" + format_summary(summary)
+
+
+def history_caption(summary: HistorySummary) -> str:
+    return f"Your moods, {summary.start} – {summary.end}"
+
+
+STYLE_SAVED = {
+    Strategy.MATCH: "OK: from now on I'll match your mood.",
+    Strategy.LIFT: "OK: from now on I'll lift your mood.",
+    None: "OK: from now on I'll choose automatically.",
+}
 
 
 def settings_text(timezone: str) -> str:
@@ -250,17 +380,22 @@ def settings_text(timezone: str) -> str:
 
 def tz_keyboard() -> InlineKeyboardMarkup:
     buttons = [
-        InlineKeyboardButton(label, callback_data=f"tz:{name}") for label, name in TZ_CHOICES
+        InlineKeyboardButton(f"UTC{b.hours:+d}" if b.hours else "UTC", callback_data=b.encode())
+        for b in TIMEZONES
     ]
     return InlineKeyboardMarkup([buttons[i : i + 4] for i in range(0, len(buttons), 4)])
 
 
 def history_keyboard(days: int, page: int) -> InlineKeyboardMarkup:
-    nav = [InlineKeyboardButton("◀ Earlier", callback_data=f"hist:{days}:{page + 1}")]
+    earlier = HistoryButton(days, page + 1).encode()
+    nav = [InlineKeyboardButton("◀ Earlier", callback_data=earlier)]
     if page > 0:
-        nav.append(InlineKeyboardButton("Later ▶", callback_data=f"hist:{days}:{page - 1}"))
+        later = HistoryButton(days, page - 1).encode()
+        nav.append(InlineKeyboardButton("Later ▶", callback_data=later))
     other = 30 if days == 7 else 7
-    switch = InlineKeyboardButton(f"{other}-day view", callback_data=f"hist:{other}:0")
+    switch = InlineKeyboardButton(
+        f"{other}-day view", callback_data=HistoryButton(other, 0).encode()
+    )
     return InlineKeyboardMarkup([nav, [switch]])
 
 
@@ -268,30 +403,10 @@ def delete_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("Yes, erase everything", callback_data="del:yes"),
-                InlineKeyboardButton("Cancel", callback_data="del:no"),
+                InlineKeyboardButton(
+                    "Yes, erase everything", callback_data=DeleteButton(True).encode()
+                ),
+                InlineKeyboardButton("Cancel", callback_data=DeleteButton(False).encode()),
             ]
         ]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class MoodChoice:
-    entry_id: int | None
-    mood: Mood
-
-
-def parse_mood_data(data: str | None) -> MoodChoice | None:
-    """Parse mood-button data; None for anything malformed or unknown."""
-    if not data:
-        return None
-    if m := MOOD_DATA.match(data):
-        entry_id, value = int(m.group(1)), m.group(2)
-    elif m := MOOD_PICK_DATA.match(data):
-        entry_id, value = None, m.group(1)
-    else:
-        return None
-    try:
-        return MoodChoice(entry_id, Mood(value))
-    except ValueError:
-        return None

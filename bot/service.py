@@ -15,12 +15,14 @@ import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 
+from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, week_summary
-from bot.storage import MoodEntry, Storage
+from bot.storage import Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
@@ -35,23 +37,33 @@ NOVELTY_DAYS = 30
 UNSURE_BELOW = 0.40
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class SelfieResult:
     """A stored reading and what to answer: songs, or a mood question (songs empty)."""
 
-    entry: MoodEntry
+    entry_id: int
     reading: FaceReading
     tracks: tuple[Track, ...]
     ask_mood: bool
     unsure: bool
-    first: bool = False
+    first: bool = False  # the person's first diary entry
 
 
 @dataclass(frozen=True, slots=True)
 class MoodResult:
-    entry: MoodEntry
+    entry_id: int
     mood: Mood
     tracks: tuple[Track, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Genres:
+    offered: tuple[str, ...]  # every genre in the catalog
+    chosen: tuple[str, ...]  # this person's favourites
 
 
 class MoodTune:
@@ -62,100 +74,124 @@ class MoodTune:
         analyzer: Analyzer,
         recommender: Recommender,
         storage: Storage,
-        clock=lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.analyzer = analyzer
-        self.recommender = recommender
-        self.storage = storage
-        self.clock = clock
+        self._analyzer = analyzer
+        self._recommender = recommender
+        self._storage = storage
+        self._clock = clock
         # user id -> monotonic time of their last /delete, so a reading that was in flight
         # while they deleted their data is not written back afterwards.
         self._erased_at: dict[int, float] = {}
+
+    async def close(self) -> None:
+        """Close the diary; the service is unusable afterwards."""
+        await self._storage.close()
+
+    # -- songs -------------------------------------------------------------------------------
 
     async def read_selfie(self, user_id: int, data: bytes) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
         erased their data while it was being read."""
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        reading = await asyncio.to_thread(self.analyzer.analyze, data)
+        reading = await asyncio.to_thread(self._analyzer.analyze, data)
+        person = await self._person(user_id)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
-        tracks: tuple[Track, ...] = ()
-        if not ask_mood:
-            tracks = await self._pick(user_id, emotion=reading.emotion)
+        tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
         if self._erased_at.get(user_id, -1.0) >= started:
             return None
-        first = await self.storage.count_readings(user_id) == 0
-        entry = await self.storage.add_reading(
+        entry = await self._storage.add_reading(
             user_id,
             emotion=reading.emotion,
             confidence=reading.confidence,
             probabilities=reading.probabilities,
             track_ids=[t.id for t in tracks],
-            at=self.clock(),
+            at=self._clock(),
         )
-        return SelfieResult(entry, reading, tracks, ask_mood, unsure, first)
+        first = not person.has_readings
+        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first)
 
-    async def choose_mood(self, user_id: int, entry_id: int, mood: Mood) -> MoodResult | None:
-        """Answer the follow-up question once; None if the entry isn't this user's or already
-        answered (a double press, a stale or forged button)."""
-        entry = await self.storage.get_entry(user_id, entry_id)
-        if entry is None or entry.mood is not None:
+    async def choose_mood(
+        self, user_id: int, mood: Mood, entry_id: int | None = None
+    ) -> MoodResult | None:
+        """Songs for a mood: the answer to entry `entry_id`'s question, given once (None if
+        the entry isn't this user's or is already answered: a double press, a stale or forged
+        button); without an entry (/mood), a new diary entry."""
+        if entry_id is None:
+            tracks = await self._pick(await self._person(user_id), mood=mood)
+            entry = await self._storage.add_reading(
+                user_id, emotion=None, confidence=None, probabilities=None,
+                track_ids=[t.id for t in tracks], mood=mood, source=Source.MOOD, at=self._clock(),
+            )  # fmt: skip
+            return MoodResult(entry.id, mood, tracks)
+        answered = await self._storage.get_entry(user_id, entry_id)
+        if answered is None or answered.mood is not None:
             return None
-        tracks = await self._pick(user_id, mood=mood)
-        if not await self.storage.set_mood(user_id, entry_id, mood.value, [t.id for t in tracks]):
+        tracks = await self._pick(await self._person(user_id), mood=mood)
+        if not await self._storage.set_mood(user_id, entry_id, mood, [t.id for t in tracks]):
             return None
-        entry = await self.storage.get_entry(user_id, entry_id)
-        assert entry is not None
-        return MoodResult(entry, mood, tracks)
-
-    async def pick_mood(self, user_id: int, mood: Mood) -> MoodResult:
-        """Songs for a mood chosen without a selfie (/mood); kept as a diary entry too."""
-        tracks = await self._pick(user_id, mood=mood)
-        entry = await self.storage.add_reading(
-            user_id,
-            emotion=None,
-            confidence=None,
-            probabilities=None,
-            track_ids=[t.id for t in tracks],
-            mood=mood.value,
-            source="mood",
-            at=self.clock(),
-        )
-        return MoodResult(entry, mood, tracks)
+        return MoodResult(entry_id, mood, tracks)
 
     async def recommend_and_record(
         self, user_id: int, emotion: Emotion | None, mood: Mood | None, n: int = SONGS_PER_REPLY
     ) -> tuple[Track, ...]:
         """Songs for this person as the bot would pick them, recorded so they don't repeat."""
-        tracks = await self._pick(user_id, emotion=emotion, mood=mood, n=n)
-        await self.storage.add_reading(
-            user_id,
-            emotion=emotion,
-            confidence=None,
-            probabilities=None,
-            track_ids=[t.id for t in tracks],
-            mood=mood.value if mood else None,
-            source="manual",
-            at=self.clock(),
-        )
+        tracks = await self._pick(await self._person(user_id), emotion=emotion, mood=mood, n=n)
+        await self._storage.add_reading(
+            user_id, emotion=emotion, confidence=None, probabilities=None,
+            track_ids=[t.id for t in tracks], mood=mood, source=Source.MANUAL, at=self._clock(),
+        )  # fmt: skip
         return tracks
 
-    async def history(self, user_id: int, days: int = 7, pages_back: int = 0) -> HistorySummary:
-        """`days` local days ending today (or `pages_back` periods earlier), compared with the
-        period before, in the person's time zone."""
-        now = self.clock() - timedelta(days=days * max(0, pages_back))
-        tz = (await self.storage.get_user_settings(user_id)).tzinfo
-        start, end = period_bounds(now, tz, days)
-        entries = await self.storage.entries_between(user_id, start - timedelta(days=days), end)
-        return week_summary(entries, now=now, tz=tz, days=days, previous=entries)
+    async def has_entry(self, user_id: int, entry_id: int) -> bool:
+        """Whether this entry exists and is this person's (a button may be stale or forged)."""
+        return await self._storage.get_entry(user_id, entry_id) is not None
 
-    async def set_timezone(self, user_id: int, name: str) -> bool:
-        try:
-            await self.storage.set_timezone(user_id, name)
-        except ValueError:
+    async def correct(
+        self, user_id: int, entry_id: int, emotion: Emotion
+    ) -> tuple[Track, ...] | None:
+        """The person says the reading was wrong: keep both, and pick songs for their emotion.
+        None if the entry isn't theirs; () for neutral, where the caller asks for a mood."""
+        if not await self._storage.correct_emotion(user_id, entry_id, emotion):
+            return None
+        if emotion is Emotion.NEUTRAL:
+            return ()
+        tracks = await self._pick(await self._person(user_id), emotion=emotion)
+        await self._storage.set_recommendations(user_id, entry_id, [t.id for t in tracks])
+        return tracks
+
+    async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
+        """👍 (+1) or 👎 (-1) on the songs of one of this person's replies."""
+        entry = await self._storage.get_entry(user_id, entry_id)
+        if entry is None or not entry.track_ids or value not in (1, -1):
             return False
+        for track_id in entry.track_ids:
+            track = self._recommender.catalog.get(track_id)
+            await self._storage.add_feedback(
+                user_id,
+                track_id,
+                value,
+                artist=track.artist if track else "",
+                genre=track.genre if track else "",
+                at=self._clock(),
+            )
         return True
+
+    async def more_songs(self, user_id: int, entry_id: int) -> tuple[Track, ...] | None:
+        """Five other songs for the same reading; they join the entry's list (so never repeat)."""
+        entry = await self._storage.get_entry(user_id, entry_id)
+        if entry is None or (entry.effective_emotion is None and entry.mood is None):
+            return None
+        mood = Mood(entry.mood) if entry.mood else None
+        emotion = None if mood else entry.effective_emotion
+        person = await self._person(user_id)
+        tracks = await self._pick(person, emotion=emotion, mood=mood, exclude=entry.track_ids)
+        await self._storage.set_recommendations(
+            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
+        )
+        return tracks
 
     async def inline_songs(self, user_id: int, query: str) -> tuple[Track, ...]:
         """Songs to offer in inline mode: for a named emotion or mood, else the latest picks."""
@@ -168,47 +204,43 @@ class MoodTune:
                 mood = Mood.parse(word)
         if emotion or mood:
             # Same songs while the person types and within a day, so results don't flicker.
-            seed = zlib.crc32(f"{user_id}:{word}:{self.clock().date()}".encode())
+            seed = zlib.crc32(f"{user_id}:{word}:{self._clock().date()}".encode())
             return tuple(
                 await asyncio.to_thread(
-                    self.recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
+                    self._recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
                 )
             )
-        now = self.clock()
-        entries = await self.storage.entries_between(user_id, now - timedelta(days=30), now)
+        now = self._clock()
+        entries = await self._storage.entries_between(user_id, now - timedelta(days=30), now)
         recent: list[Track] = []
         for entry in reversed(entries):
             for track_id in entry.track_ids:
-                track = self.recommender.catalog.get(track_id)
+                track = self._recommender.catalog.get(track_id)
                 if track and track not in recent:
                     recent.append(track)
             if len(recent) >= 10:
                 break
         return tuple(recent[:20])
 
-    async def erase(self, user_id: int) -> int:
-        """Delete every row about this person; returns how many rows went."""
-        self._erased_at[user_id] = time.monotonic()
-        return await self.storage.delete_user(user_id)
+    async def _person(self, user_id: int) -> PersonState:
+        since = self._clock() - timedelta(days=NOVELTY_DAYS)
+        return await self._storage.person(user_id, since)
 
     async def _pick(
         self,
-        user_id: int,
+        person: PersonState,
         emotion: Emotion | None = None,
         mood: Mood | None = None,
         exclude: Collection[str] = (),
         n: int = SONGS_PER_REPLY,
     ) -> tuple[Track, ...]:
-        recent = await self.storage.recent_track_ids(
-            user_id, self.clock() - timedelta(days=NOVELTY_DAYS)
-        )
-        prefs = await self.preferences(user_id)
+        prefs = preferences(person)
         tracks = await asyncio.to_thread(
-            self.recommender.recommend,
+            self._recommender.recommend,
             emotion=emotion,
             mood=mood,
             n=n,
-            exclude=recent | set(exclude),
+            exclude=person.recent_track_ids | set(exclude),
             strategy=prefs.strategy,
             liked_artists=prefs.liked_artists,
             disliked_artists=prefs.disliked_artists,
@@ -218,93 +250,71 @@ class MoodTune:
         )
         return tuple(tracks)
 
-    async def preferences(self, user_id: int) -> Preferences:
-        """What this person told us: match/lift, and artists/genres from their 👍/👎."""
-        settings = await self.storage.get_user_settings(user_id)
-        artists: Counter[str] = Counter()
-        genres: Counter[str] = Counter()
-        for f in await self.storage.feedback_for(user_id):
-            if f.artist:
-                artists[f.artist] += f.value
-            if f.genre:
-                genres[f.genre] += f.value
-        return Preferences(
-            strategy=Strategy(settings.strategy) if settings.strategy else None,
-            liked_artists=frozenset(a for a, v in artists.items() if v > 0),
-            disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
-            # A genre needs more than one vote either way: one song is weak evidence.
-            liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
-            disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
-            favourite_genres=frozenset(settings.favourite_genres),
-        )
+    # -- the diary and settings --------------------------------------------------------------
 
-    async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
-        """👍 (+1) or 👎 (-1) on the songs of one of this person's replies."""
-        entry = await self.storage.get_entry(user_id, entry_id)
-        if entry is None or not entry.track_ids or value not in (1, -1):
-            return False
-        for track_id in entry.track_ids:
-            track = self.recommender.catalog.get(track_id)
-            await self.storage.add_feedback(
-                user_id,
-                track_id,
-                value,
-                artist=track.artist if track else "",
-                genre=track.genre if track else "",
-                at=self.clock(),
-            )
-        return True
+    async def history(self, user_id: int, days: int = 7, pages_back: int = 0) -> HistorySummary:
+        """`days` local days ending today (or `pages_back` periods earlier), compared with the
+        period before, in the person's time zone."""
+        now = self._clock() - timedelta(days=days * max(0, pages_back))
+        tz = (await self._storage.get_user_settings(user_id)).tzinfo
+        start, end = period_bounds(now, tz, days)
+        entries = await self._storage.entries_between(user_id, start - timedelta(days=days), end)
+        return week_summary(entries, now=now, tz=tz, days=days, previous=entries)
 
-    async def more_songs(self, user_id: int, entry_id: int) -> tuple[Track, ...] | None:
-        """Five other songs for the same reading; they join the entry's list (so never repeat)."""
-        entry = await self.storage.get_entry(user_id, entry_id)
-        if entry is None or (entry.effective_emotion is None and entry.mood is None):
+    async def timezone(self, user_id: int) -> str:
+        return (await self._storage.get_user_settings(user_id)).timezone
+
+    async def set_timezone(self, user_id: int, name: str) -> UserSettings | None:
+        """Their settings with the new IANA time zone; None for a zone we don't know."""
+        try:
+            return await self._storage.set_timezone(user_id, name)
+        except ValueError:
             return None
-        mood = Mood(entry.mood) if entry.mood else None
-        emotion = None if mood else entry.effective_emotion
-        tracks = await self._pick(user_id, emotion=emotion, mood=mood, exclude=entry.track_ids)
-        await self.storage.set_recommendations(
-            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
-        )
-        return tracks
 
-    async def correct(
-        self, user_id: int, entry_id: int, emotion: Emotion
-    ) -> tuple[Track, ...] | None:
-        """The person says the reading was wrong: keep both, and pick songs for their emotion."""
-        if not await self.storage.correct_emotion(user_id, entry_id, emotion):
+    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
+        await self._storage.set_strategy(user_id, strategy)
+
+    async def genres(self, user_id: int) -> Genres:
+        """The catalog's genres and this person's favourites among them."""
+        settings = await self._storage.get_user_settings(user_id)
+        return Genres(tuple(self._recommender.catalog.genres()), settings.favourite_genres)
+
+    async def toggle_genre(self, user_id: int, genre: str) -> Genres | None:
+        """Add or remove a favourite genre; None for a genre the catalog doesn't have."""
+        offered = tuple(self._recommender.catalog.genres())
+        if genre not in offered:
             return None
-        if emotion is Emotion.NEUTRAL:
-            return ()  # the caller asks the mood question, as for a neutral face
-        tracks = await self._pick(user_id, emotion=emotion)
-        await self.storage.set_recommendations(user_id, entry_id, [t.id for t in tracks])
-        return tracks
+        current = set((await self._storage.get_user_settings(user_id)).favourite_genres)
+        settings = await self._storage.set_favourite_genres(user_id, sorted(current ^ {genre}))
+        return Genres(offered, settings.favourite_genres)
+
+    async def remind_daily(self, user_id: int, at: clock_time) -> UserSettings:
+        return await self._storage.set_reminder(user_id, at)
+
+    async def remind_weekly(self, user_id: int, weekday: int) -> UserSettings:
+        return await self._storage.set_weekly_day(user_id, weekday)
+
+    async def reminders_off(self, user_id: int) -> UserSettings:
+        await self._storage.set_reminder(user_id, None)
+        return await self._storage.set_weekly_day(user_id, None)
+
+    async def people_with_reminders(self) -> list[UserSettings]:
+        return await self._storage.users_with_reminders()
+
+    # -- privacy -----------------------------------------------------------------------------
 
     async def export(self, user_id: int) -> tuple[bytes, bytes]:
         """Everything stored about this person as (CSV, JSON) bytes."""
-        data = await self.storage.export_user(user_id)
+        data = await self._storage.export_user(user_id)
         return export_csv(data), json.dumps(data, indent=2, ensure_ascii=False).encode()
 
+    async def erase(self, user_id: int) -> int:
+        """Delete every row about this person; returns how many rows went."""
+        self._erased_at[user_id] = time.monotonic()
+        return await self._storage.delete_user(user_id)
+
     async def purge(self, retention_days: int) -> int:
-        return await self.storage.purge_older_than(self.clock() - timedelta(days=retention_days))
-
-    def genres(self) -> list[str]:
-        return self.recommender.catalog.genres()
-
-    async def toggle_genre(self, user_id: int, genre: str) -> tuple[str, ...] | None:
-        """Add or remove a favourite genre; None for a genre the catalog doesn't have."""
-        if genre not in self.genres():
-            return None
-        current = set((await self.storage.get_user_settings(user_id)).favourite_genres)
-        current ^= {genre}
-        await self.storage.set_favourite_genres(user_id, sorted(current))
-        return tuple(sorted(current))
-
-    async def favourite_genres(self, user_id: int) -> tuple[str, ...]:
-        return (await self.storage.get_user_settings(user_id)).favourite_genres
-
-    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
-        await self.storage.set_strategy(user_id, strategy.value if strategy else None)
+        return await self._storage.purge_older_than(self._clock() - timedelta(days=retention_days))
 
 
 EXPORT_COLUMNS = (
@@ -336,3 +346,23 @@ class Preferences:
     liked_genres: frozenset[str] = frozenset()
     disliked_genres: frozenset[str] = frozenset()
     favourite_genres: frozenset[str] = frozenset()
+
+
+def preferences(person: PersonState) -> Preferences:
+    """What this person told us: match/lift, and artists/genres from their 👍/👎."""
+    artists: Counter[str] = Counter()
+    genres: Counter[str] = Counter()
+    for f in person.feedback:
+        if f.artist:
+            artists[f.artist] += f.value
+        if f.genre:
+            genres[f.genre] += f.value
+    return Preferences(
+        strategy=person.settings.strategy,
+        liked_artists=frozenset(a for a, v in artists.items() if v > 0),
+        disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
+        # A genre needs more than one vote either way: one song is weak evidence.
+        liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
+        disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
+        favourite_genres=frozenset(person.settings.favourite_genres),
+    )

@@ -1,54 +1,35 @@
-"""MoodTune's own exceptions. Each carries a friendly message the bot can show as-is."""
+"""What can go wrong reading a photo. The bot words these for people (bot/replies.py)."""
 
 from __future__ import annotations
 
 
-class MoodTuneError(Exception):
-    """Base of every error we expect and explain to the person."""
-
-    user_message = "Something went wrong on my side. Please try again in a moment."
-
-    def __init__(self, detail: str = "", user_message: str | None = None) -> None:
-        super().__init__(detail or self.user_message)
-        if user_message:
-            self.user_message = user_message
+class AnalysisError(Exception):
+    """Base of every error the analyzer raises on a photo it cannot read a face from."""
 
 
-class ImageError(MoodTuneError):
-    user_message = "I couldn't read that image. Please send a photo (JPEG, PNG or WebP)."
+class ImageError(AnalysisError):
+    """The bytes are not an image we can read."""
 
 
 class UnsupportedImage(ImageError):
-    user_message = (
-        "That file isn't an image I can read. Please send a selfie as a photo, "
-        "or as a JPEG, PNG or WebP file."
-    )
+    """Not an image, or a format we do not accept (GIF, PDF...), or too small for a face."""
 
 
 class CorruptImage(ImageError):
-    user_message = (
-        "That image seems damaged or incomplete, so I couldn't open it. "
-        "Could you send the photo again?"
-    )
+    """An accepted format, but damaged or incomplete."""
 
 
 class ImageTooLarge(ImageError):
-    user_message = (
-        "That image is too large for me. Please send a normal photo "
-        "(up to 20 MB and 40 megapixels), e.g. straight from your camera."
-    )
+    """More bytes or pixels than the analyzer was built to accept."""
 
 
-class NoFaceFound(MoodTuneError):
-    user_message = (
-        "I couldn't find a face in that photo. Try a well-lit selfie, facing the camera, "
-        "with your whole face in the frame."
-    )
+class NoFaceFound(AnalysisError):
+    """An image with no face the detector could find."""
 
 
-class RecommenderError(MoodTuneError):
-    user_message = "I couldn't pick songs just now. Please try again in a moment."
+# Old name, still imported by training/evaluate.py; remove when that import changes.
+MoodTuneError = AnalysisError
 
-
-class SpotifyUnavailable(RecommenderError):
-    """Live Spotify failed; callers fall back to the embedded catalog."""
+# Transitional re-exports for recommender/{catalog,engine,spotify}.py and their tests, which
+# still import these from here; they belong to recommender/errors.py. Remove at merge.
+from recommender.errors import RecommenderError, SpotifyUnavailable  # noqa: E402, F401

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bot.app import serve
+from bot.app import build_application, run
 from bot.settings import Settings
 from models.emotion import Emotion
 from tests import media
@@ -48,6 +55,37 @@ class Bot:
             return con.execute(sql, args).fetchall()
 
 
+@contextlib.asynccontextmanager
+async def running(app) -> AsyncIterator[None]:
+    """Run the bot as `moodtune run` does (PTB's run_polling with its post_init and
+    post_shutdown) in a thread with its own event loop, until polling has started; at the end
+    stop it the way SIGTERM does."""
+    loop = asyncio.new_event_loop()
+    failed: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            run(app, stop_signals=None)  # signal handlers can only be set in the main thread
+        except BaseException as e:
+            failed.append(e)
+
+    def sigterm() -> None:
+        raise SystemExit  # what PTB's own signal handler does
+
+    thread = threading.Thread(target=serve, name="bot", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop is closed if the bot already ended
+            loop.call_soon_threadsafe(sigterm)
+        await asyncio.to_thread(thread.join, 30)
+        assert not thread.is_alive(), "the bot did not stop"
+        if failed:
+            raise failed[0]
+
+
 @pytest.fixture
 async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
     settings = Settings(
@@ -55,21 +93,10 @@ async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
         telegram_api_url=telegram_stub.root_url,
         database_path=tmp_path / "moodtune.sqlite3",
     )
-    harness = Bot(telegram_stub, settings.database_path)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(
-            settings,
-            analyzer,
-            recommender,
-            stop=stop,
-            on_ready=lambda a: setattr(harness, "app", a),
-        )
-    )
-    await telegram_stub.wait_for("getUpdates", timeout=30)
-    yield harness
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    app = build_application(settings, analyzer, recommender)
+    async with running(app):
+        await telegram_stub.wait_for("getUpdates", timeout=30)
+        yield Bot(telegram_stub, settings.database_path, app)
 
 
 def links(message: dict) -> list[str]:
@@ -95,6 +122,32 @@ async def test_start_and_help(bot: Bot):
     for command in ("/history", "/delete", "/privacy", "/mood"):
         assert command in help_text
     assert {c["command"] for c in bot.stub.commands()} >= {"start", "help", "history", "delete"}
+
+
+async def test_moodtune_run_serves_until_sigterm(telegram_stub: TelegramStub, tmp_path):
+    """The real command: PTB's run_polling opens the diary (post_init), answers, and on
+    SIGTERM stops polling and closes the diary (post_shutdown) before exiting cleanly."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": telegram_stub.token,
+        "TELEGRAM_API_URL": telegram_stub.root_url,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await telegram_stub.wait_for("getUpdates", timeout=60)
+        assert "/history" in (await Bot(telegram_stub, tmp_path).say(ALICE, "/help"))["text"]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(proc.communicate, timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "is up" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(tmp_path / "db.sqlite3") as con:  # created by post_init
+        assert con.execute("PRAGMA user_version").fetchone()[0] > 0
 
 
 async def test_selfie_gets_reading_and_five_songs(bot: Bot):
@@ -224,6 +277,26 @@ async def test_bad_input_gets_a_friendly_reply_and_changes_nothing(bot: Bot, sen
     assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
     # And the bot still works afterwards.
     assert "happy" in (await bot.send_photo(ALICE, media.smiling_jpeg()))["text"]
+
+
+async def test_limits_and_retention_come_from_settings(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+):
+    data = media.smiling_jpeg()
+    settings = Settings(
+        telegram_bot_token=telegram_stub.token,
+        telegram_api_url=telegram_stub.root_url,
+        database_path=tmp_path / "db.sqlite3",
+        max_image_bytes=len(data) - 1,
+        history_retention_days=30,
+    )
+    async with running(build_application(settings, analyzer, recommender)):
+        await telegram_stub.wait_for("getUpdates", timeout=30)
+        bot = Bot(telegram_stub, settings.database_path)
+        too_big = await bot.send_photo(ALICE, data)
+        assert "too large" in too_big["text"] and "up to " in too_big["text"]
+        assert "at most 30 days" in (await bot.say(ALICE, "/privacy"))["text"]
+        assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
 
 
 async def test_several_faces_reads_the_largest_and_says_so(bot: Bot):
@@ -385,18 +458,15 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
             timeout=settings.spotify_timeout,
         )
         live = LiveRecommender(recommender.catalog, client)
-        stop = asyncio.Event()
-        task = asyncio.create_task(serve(settings, analyzer, live, stop=stop))
         try:
-            await telegram_stub.wait_for("getUpdates", timeout=30)
-            msg = await Bot(telegram_stub, settings.database_path).send_photo(
-                ALICE, media.smiling_jpeg()
-            )
-            assert len(set(links(msg))) == 5
-            assert spotify.requests  # Spotify was really asked, and failed
+            async with running(build_application(settings, analyzer, live)):
+                await telegram_stub.wait_for("getUpdates", timeout=30)
+                msg = await Bot(telegram_stub, settings.database_path).send_photo(
+                    ALICE, media.smiling_jpeg()
+                )
+                assert len(set(links(msg))) == 5
+                assert spotify.requests  # Spotify was really asked, and failed
         finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
             client.close()
 
 
@@ -490,34 +560,23 @@ async def test_reminders_are_scheduled_and_rebuilt_after_restart(
         telegram_api_url=telegram_stub.root_url,
         database_path=tmp_path / "db.sqlite3",
     )
-    for run in range(2):
-        holder: dict = {}
-        ready = holder.update  # bound now, so the callback sees this run's dict
-        stop = asyncio.Event()
-        task = asyncio.create_task(
-            serve(
-                settings,
-                analyzer,
-                recommender,
-                stop=stop,
-                on_ready=lambda a, ready=ready: ready(app=a),
-            )
-        )
-        await telegram_stub.wait_for("getUpdates", timeout=30, since=telegram_stub.mark())
-        harness = Bot(telegram_stub, settings.database_path, holder["app"])
-        if run == 0:
-            assert "08:30" in (await harness.say(ALICE, "/remind 8:30"))["text"]
-            assert "Sun" in (await harness.say(ALICE, "/remind weekly sunday"))["text"]
-        names = {j.name for j in holder["app"].job_queue.jobs()}
-        assert {f"remind:{ALICE}", f"weekly:{ALICE}"} <= names, (run, names)
-        if run == 1:
-            await harness.say(ALICE, "/remind off")
-            await asyncio.sleep(0.1)
-            names = {j.name for j in holder["app"].job_queue.jobs() if not j.removed}
-            assert f"remind:{ALICE}" not in names
-            assert bot_rows(settings.database_path) == [(None, None)]
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    for restart in range(2):
+        app = build_application(settings, analyzer, recommender)
+        mark = telegram_stub.mark()
+        async with running(app):
+            await telegram_stub.wait_for("getUpdates", timeout=30, since=mark)
+            harness = Bot(telegram_stub, settings.database_path, app)
+            if restart == 0:
+                assert "08:30" in (await harness.say(ALICE, "/remind 8:30"))["text"]
+                assert "Sun" in (await harness.say(ALICE, "/remind weekly sunday"))["text"]
+            names = {j.name for j in app.job_queue.jobs()}
+            assert {f"remind:{ALICE}", f"weekly:{ALICE}"} <= names, (restart, names)
+            if restart == 1:
+                await harness.say(ALICE, "/remind off")
+                await asyncio.sleep(0.1)
+                names = {j.name for j in app.job_queue.jobs() if not j.removed}
+                assert f"remind:{ALICE}" not in names
+                assert bot_rows(settings.database_path) == [(None, None)]
 
 
 def bot_rows(db: Path) -> list[tuple]:
@@ -633,9 +692,7 @@ async def test_history_with_fixed_clock_and_time_zone(
         telegram_api_url=telegram_stub.root_url,
         database_path=db,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, analyzer, recommender, stop=stop, clock=lambda: now))
-    try:
+    async with running(build_application(settings, analyzer, recommender, clock=lambda: now)):
         await telegram_stub.wait_for("getUpdates", timeout=30)
         bot = Bot(telegram_stub, db)
         mark = telegram_stub.mark()
@@ -654,6 +711,3 @@ async def test_history_with_fixed_clock_and_time_zone(
 
         img = Image.open(io.BytesIO(png))
         assert img.format == "PNG" and img.size[0] >= 800 and len(png) < 300_000
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)

@@ -53,6 +53,14 @@ def test_try_reports_bad_files(tmp_path):
     assert "isn't an image" in out.stdout
 
 
+def test_try_refuses_images_over_the_configured_limits(tmp_path):
+    img = tmp_path / "smile.jpg"
+    img.write_bytes(media.smiling_jpeg())  # 512 x 512
+    out = moodtune("try", str(img), env={"MAX_IMAGE_PIXELS": "200000"})
+    assert out.returncode == 1
+    assert "too large" in out.stdout and "200,000 pixels" in out.stdout
+
+
 def test_run_without_token_explains_botfather(tmp_path):
     out = moodtune("run", cwd=tmp_path)
     assert out.returncode == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.diary import MoodEntry
 from bot.history import (
     CHART_SIZE_PX,
     EMOJI,
@@ -19,7 +20,6 @@ from bot.history import (
     render_chart,
     week_summary,
 )
-from bot.storage import MoodEntry
 from models.emotion import Emotion
 
 # Sunday 9 March 2025, 18:00 UTC.

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bot.replies import error_text
+from bot.settings import Settings
 from models.emotion import Emotion
 from models.errors import CorruptImage, ImageTooLarge, NoFaceFound, UnsupportedImage
 from models.face import FaceDetector
@@ -38,7 +40,7 @@ def test_decode_accepts_jpeg_png_webp():
 def test_decode_refuses_bad_input(data, error):
     with pytest.raises(error) as info:
         decode_gray(data)
-    assert info.value.user_message  # every refusal carries a friendly message
+    assert error_text(info.value, Settings())  # the bot has a friendly message for each
 
 
 def test_decode_checks_byte_size_before_anything():

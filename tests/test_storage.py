@@ -10,8 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.storage import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew, Storage
+from bot.database import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
+from bot.diary import UserSettings
+from bot.storage import Storage
 from models.emotion import Emotion
+from recommender.moods import Strategy
 
 T0 = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
 PROBS = {Emotion.HAPPY: 0.8, Emotion.SAD: 0.1, Emotion.NEUTRAL: 0.1}
@@ -31,6 +34,14 @@ async def happy(storage: Storage, user_id: int = A, **kw):
     return await storage.add_reading(
         user_id, emotion=Emotion.HAPPY, confidence=0.8, probabilities=PROBS, **kw
     )
+
+
+async def recent(storage: Storage, user_id: int, since: datetime) -> frozenset[str]:
+    return (await storage.person(user_id, since)).recent_track_ids
+
+
+async def feedback(storage: Storage, user_id: int):
+    return (await storage.person(user_id, T0)).feedback
 
 
 def columns(path, table: str) -> set[str]:
@@ -72,7 +83,7 @@ async def test_upgrade_from_v1_keeps_data(tmp_path):
         [entry] = await s.entries_between(1, T0 - timedelta(days=365), T0)
         assert entry.emotion is Emotion.SAD and entry.probabilities == {Emotion.SAD: 0.6}
         await s.add_feedback(1, "t1", 1)  # the v2 table works
-        assert [f.track_id for f in await s.feedback_for(1)] == ["t1"]
+        assert [f.track_id for f in await feedback(s, 1)] == ["t1"]
 
 
 async def test_refuses_newer_schema(tmp_path):
@@ -162,7 +173,7 @@ async def test_recent_track_ids_window(storage):
     entry = await happy(storage, at=T0, track_ids=[])
     await storage.set_mood(A, entry.id, "focus", ["c"])
     await happy(storage, user_id=B, at=T0, track_ids=["theirs"])
-    assert await storage.recent_track_ids(A, T0 - timedelta(days=30)) == {"a", "b", "c"}
+    assert await recent(storage, A, T0 - timedelta(days=30)) == {"a", "b", "c"}
 
 
 async def test_recent_track_ids_uses_the_index(storage):
@@ -172,6 +183,24 @@ async def test_recent_track_ids_uses_the_index(storage):
         "EXPLAIN QUERY PLAN " + _RECENT_TRACKS_SQL, (A, "2025")
     )
     assert "readings_user_time" in " ".join(str(r[-1]) for r in rows)
+
+
+async def test_person_is_everything_the_service_needs_in_one_read(storage):
+    nobody = await storage.person(A, T0)
+    assert nobody.settings == UserSettings(A) and not nobody.has_readings
+    assert nobody.recent_track_ids == frozenset() and nobody.feedback == ()
+    await storage.set_strategy(A, Strategy.LIFT)
+    await storage.set_favourite_genres(A, ["rock"])
+    await storage.add_feedback(A, "t9", -1, artist="X", genre="pop", at=T0)
+    await happy(storage, at=T0 - timedelta(days=2), track_ids=["old"])
+    await happy(storage, at=T0, track_ids=["new"])
+    await happy(storage, user_id=B, at=T0, track_ids=["theirs"])
+    person = await storage.person(A, T0 - timedelta(days=1))
+    assert person.user_id == A and person.has_readings
+    assert person.settings.strategy is Strategy.LIFT
+    assert person.settings.favourite_genres == ("rock",)
+    assert person.recent_track_ids == {"new"}
+    assert [(f.track_id, f.value, f.artist) for f in person.feedback] == [("t9", -1, "X")]
 
 
 async def test_settings_and_feedback(storage):
@@ -187,7 +216,7 @@ async def test_settings_and_feedback(storage):
     await storage.add_feedback(A, "t1", 1, artist="X", genre="pop", at=T0)
     await storage.add_feedback(A, "t1", -1, artist="X", genre="pop", at=T0)  # changed mind
     await storage.add_feedback(B, "t1", 1, at=T0)
-    [fb] = await storage.feedback_for(A)
+    [fb] = await feedback(storage, A)
     assert (fb.track_id, fb.value, fb.genre) == ("t1", -1, "pop")
     with pytest.raises(ValueError):
         await storage.add_feedback(A, "t2", 0)
@@ -221,7 +250,7 @@ async def test_delete_user_removes_everything_of_one_user(storage):
     # 3 readings + 6 recommendations + 1 feedback + 1 user row
     assert await storage.delete_user(A) == 11
     assert await storage.count_readings(A) == 0
-    assert await storage.feedback_for(A) == []
+    assert await feedback(storage, A) == ()
     assert (await storage.get_user_settings(A)).created_at is None
     assert await storage.export_user(A) | {"exported_at": None} == {
         "user_id": A,
@@ -232,7 +261,7 @@ async def test_delete_user_removes_everything_of_one_user(storage):
         "feedback": [],
     }
     assert await storage.count_readings(B) == 1
-    assert len(await storage.feedback_for(B)) == 1
+    assert len(await feedback(storage, B)) == 1
 
 
 async def test_purge_older_than(storage):
@@ -259,9 +288,9 @@ async def test_concurrent_writes_lose_nothing(storage):
         for i in range(20):
             await happy(storage, user_id=user_id, track_ids=[f"{user_id}-{i}"])
 
-    readers = [storage.recent_track_ids(u, T0 - timedelta(days=1)) for u in range(10)]
+    readers = [recent(storage, u, T0 - timedelta(days=1)) for u in range(10)]
     await asyncio.gather(*(burst(u) for u in range(10)), *readers)
     for user_id in range(10):
         assert await storage.count_readings(user_id) == 20
-        tracks = await storage.recent_track_ids(user_id, T0 - timedelta(days=1))
+        tracks = await recent(storage, user_id, T0 - timedelta(days=1))
         assert tracks == {f"{user_id}-{i}" for i in range(20)}

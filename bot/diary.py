@@ -1,0 +1,84 @@
+"""The mood diary's values: what storage returns and the service and formatters pass around."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from models.emotion import Emotion
+from recommender.moods import Strategy
+
+
+class Source(enum.StrEnum):
+    """How an entry came about."""
+
+    FACE = "face"  # a selfie the model read
+    MOOD = "mood"  # a mood picked with /mood, no selfie
+    MANUAL = "manual"  # songs asked for on the command line (`moodtune recommend --user`)
+
+
+@dataclass(frozen=True, slots=True)
+class MoodEntry:
+    """One diary entry: what the model read (or the mood picked) and the songs suggested."""
+
+    id: int
+    user_id: int
+    created_at: datetime  # aware, UTC
+    emotion: Emotion | None
+    confidence: float | None
+    # Left out of the hash (dicts are unhashable); still compared for equality.
+    probabilities: dict[Emotion, float] = field(hash=False)
+    # A Mood value as stored; kept as text so a mood since retired from the menu still loads.
+    mood: str | None
+    corrected_emotion: Emotion | None
+    track_ids: tuple[str, ...]
+    source: Source
+
+    @property
+    def effective_emotion(self) -> Emotion | None:
+        """The person's correction if they made one, else the model's reading."""
+        return self.corrected_emotion or self.emotion
+
+
+@dataclass(frozen=True, slots=True)
+class UserSettings:
+    """Per-person preferences; defaults for someone we have never stored."""
+
+    user_id: int
+    timezone: str = "UTC"
+    strategy: Strategy | None = None  # None: the recommender's default per emotion
+    created_at: datetime | None = None
+    favourite_genres: tuple[str, ...] = ()
+    remind_at: time | None = None  # daily nudge, local time
+    weekly_day: int | None = None  # weekly summary, 0 = Monday
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A person's latest thumbs up (+1) or down (-1) on a track."""
+
+    track_id: str
+    artist: str
+    genre: str
+    value: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PersonState:
+    """Everything the service needs about a person to answer them, read in one trip."""
+
+    settings: UserSettings
+    recent_track_ids: frozenset[str]  # suggested within the novelty window, not to repeat
+    feedback: tuple[Feedback, ...]  # oldest first
+    has_readings: bool  # False until their first diary entry
+
+    @property
+    def user_id(self) -> int:
+        return self.settings.user_id
