@@ -25,6 +25,7 @@ from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
 from recommender.moods import Strategy
+from recommender.preferences import Preferences
 from recommender.spotify import LiveRecommender
 from recommender.track import Mood, Track
 
@@ -210,12 +211,7 @@ class MoodTune:
             mood=mood,
             n=n,
             exclude=recent | set(exclude),
-            strategy=prefs.strategy,
-            liked_artists=prefs.liked_artists,
-            disliked_artists=prefs.disliked_artists,
-            liked_genres=prefs.liked_genres,
-            disliked_genres=prefs.disliked_genres,
-            favourite_genres=prefs.favourite_genres,
+            prefs=prefs,
         )
         return tuple(tracks)
 
@@ -327,13 +323,3 @@ def export_csv(data: dict) -> bytes:
             ]
         )
     return buf.getvalue().encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Preferences:
-    strategy: Strategy | None = None
-    liked_artists: frozenset[str] = frozenset()
-    disliked_artists: frozenset[str] = frozenset()
-    liked_genres: frozenset[str] = frozenset()
-    disliked_genres: frozenset[str] = frozenset()
-    favourite_genres: frozenset[str] = frozenset()

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,7 +43,8 @@ from urllib3.util.retry import Retry
 
 from models.errors import SpotifyUnavailable
 from recommender.catalog import Catalog, normalise_key
-from recommender.engine import MAX_PER_SUBGENRE, Recommender
+from recommender.engine import MAX_PER_SUBGENRE, NO_PREFERENCES, Recommender
+from recommender.preferences import Preferences
 from recommender.track import SPOTIFY_ID, Track
 
 if TYPE_CHECKING:
@@ -542,13 +543,8 @@ class LiveRecommender:
         mood: Mood | None = None,
         n: int = 5,
         *,
-        strategy: Strategy | None = None,
+        prefs: Preferences = NO_PREFERENCES,
         exclude: Collection[str] = (),
-        liked_artists: Collection[str] = (),
-        disliked_artists: Collection[str] = (),
-        liked_genres: Collection[str] = (),
-        disliked_genres: Collection[str] = (),
-        favourite_genres: Collection[str] = (),
         seed: int | None = None,
         deadline: float | None = None,
     ) -> list[Track]:
@@ -558,20 +554,12 @@ class LiveRecommender:
         def pick(
             count: int, avoid_ids: Collection[str], avoid_artists: Collection[str]
         ) -> list[Track]:
+            avoid = replace(prefs, disliked_artists=frozenset(avoid_artists))
             return self.recommender.recommend(
-                emotion,
-                mood,
-                count,
-                strategy=strategy,
-                exclude=avoid_ids,
-                liked_artists=liked_artists,
-                disliked_artists=avoid_artists,
-                liked_genres=liked_genres,
-                disliked_genres=disliked_genres,
-                favourite_genres=favourite_genres,
-                seed=seed,
+                emotion, mood, count, prefs=avoid, exclude=avoid_ids, seed=seed
             )
 
+        disliked_artists = prefs.disliked_artists
         picks = pick(n, exclude, disliked_artists)
         if self.client is None or self._closed or not picks:
             return picks
