@@ -16,7 +16,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.history import HistorySummary, period_bounds, week_summary
@@ -127,10 +127,15 @@ class MoodTune:
         return MoodResult(entry, mood, tracks)
 
     async def recommend_and_record(
-        self, user_id: int, emotion: Emotion | None, mood: Mood | None, n: int = SONGS_PER_REPLY
+        self,
+        user_id: int,
+        emotion: Emotion | None,
+        mood: Mood | None,
+        n: int = SONGS_PER_REPLY,
+        language: str | None = None,
     ) -> tuple[Track, ...]:
         """Songs for this person as the bot would pick them, recorded so they don't repeat."""
-        tracks = await self._pick(user_id, emotion=emotion, mood=mood, n=n)
+        tracks = await self._pick(user_id, emotion=emotion, mood=mood, n=n, language=language)
         await self.storage.add_reading(
             user_id,
             emotion=emotion,
@@ -200,11 +205,12 @@ class MoodTune:
         mood: Mood | None = None,
         exclude: Collection[str] = (),
         n: int = SONGS_PER_REPLY,
+        language: str | None = None,
     ) -> tuple[Track, ...]:
         recent = await self.storage.recent_track_ids(
             user_id, self.clock() - timedelta(days=NOVELTY_DAYS)
         )
-        prefs = await self.preferences(user_id)
+        prefs = replace(await self.preferences(user_id), language=language)
         tracks = await asyncio.to_thread(
             self.recommender.recommend,
             emotion=emotion,
