@@ -141,6 +141,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     from models.emotion import Emotion
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
+    from recommender.preferences import Preferences
     from recommender.track import Mood
 
     try:
@@ -151,10 +152,13 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     recommender = Recommender(load_catalog())
     if args.user is None:
-        tracks = recommender.recommend(emotion=emotion, mood=mood, n=args.n, seed=args.seed)
+        prefs = Preferences(language=args.language)
+        tracks = recommender.recommend(emotion, mood, args.n, prefs=prefs, seed=args.seed)
     else:
         tracks = asyncio.run(
-            _recommend_for_user(settings, recommender, args.user, emotion, mood, args.n)
+            _recommend_for_user(
+                settings, recommender, args.user, emotion, mood, args.n, args.language
+            )
         )
     songs = [
         {"id": t.id, "title": t.title, "artist": t.artist, "url": t.url, "genre": t.genre}
@@ -169,13 +173,13 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _recommend_for_user(settings, recommender, user_id, emotion, mood, n):
+async def _recommend_for_user(settings, recommender, user_id, emotion, mood, n, language):
     from bot.service import MoodTune
     from bot.storage import Storage
 
     async with await Storage.open(settings.database_path) as storage:
         service = MoodTune(None, recommender, storage)  # type: ignore[arg-type]
-        return await service.recommend_and_record(user_id, emotion=emotion, mood=mood, n=n)
+        return await service.recommend_and_record(user_id, emotion, mood, n, language)
 
 
 def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n", type=int, default=5)
     r.add_argument("--user", type=int, help="a user id: avoid and record their recent songs")
     r.add_argument("--seed", type=int)
+    r.add_argument("--language", help="language code (ko, es, ja, pt, zh...): more of its music")
     r.add_argument("--json", action="store_true")
     c = sub.add_parser("corrections", help="how often people corrected the model; CSV export")
     c.add_argument("--csv", help="write the corrections (no user ids) to this CSV file")

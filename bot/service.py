@@ -16,7 +16,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
@@ -27,6 +27,7 @@ from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
 from recommender.moods import Strategy
+from recommender.preferences import Preferences
 from recommender.track import Mood, Track
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,16 @@ class MoodTune:
         return MoodResult(entry_id, mood, tracks)
 
     async def recommend_and_record(
-        self, user_id: int, emotion: Emotion | None, mood: Mood | None, n: int = SONGS_PER_REPLY
+        self,
+        user_id: int,
+        emotion: Emotion | None,
+        mood: Mood | None,
+        n: int = SONGS_PER_REPLY,
+        language: str | None = None,
     ) -> tuple[Track, ...]:
         """Songs for this person as the bot would pick them, recorded so they don't repeat."""
-        tracks = await self._pick(await self._person(user_id), emotion=emotion, mood=mood, n=n)
+        person = await self._person(user_id)
+        tracks = await self._pick(person, emotion=emotion, mood=mood, n=n, language=language)
         await self._storage.add_reading(
             user_id, emotion=emotion, confidence=None, probabilities=None,
             track_ids=[t.id for t in tracks], mood=mood, source=Source.MANUAL, at=self._clock(),
@@ -233,20 +240,16 @@ class MoodTune:
         mood: Mood | None = None,
         exclude: Collection[str] = (),
         n: int = SONGS_PER_REPLY,
+        language: str | None = None,
     ) -> tuple[Track, ...]:
-        prefs = preferences(person)
+        prefs = replace(preferences(person), language=language)
         tracks = await asyncio.to_thread(
             self._recommender.recommend,
             emotion=emotion,
             mood=mood,
             n=n,
             exclude=person.recent_track_ids | set(exclude),
-            strategy=prefs.strategy,
-            liked_artists=prefs.liked_artists,
-            disliked_artists=prefs.disliked_artists,
-            liked_genres=prefs.liked_genres,
-            disliked_genres=prefs.disliked_genres,
-            favourite_genres=prefs.favourite_genres,
+            prefs=prefs,
         )
         return tuple(tracks)
 
@@ -336,16 +339,6 @@ def export_csv(data: dict) -> bytes:
             ]
         )
     return buf.getvalue().encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Preferences:
-    strategy: Strategy | None = None
-    liked_artists: frozenset[str] = frozenset()
-    disliked_artists: frozenset[str] = frozenset()
-    liked_genres: frozenset[str] = frozenset()
-    disliked_genres: frozenset[str] = frozenset()
-    favourite_genres: frozenset[str] = frozenset()
 
 
 def preferences(person: PersonState) -> Preferences:

@@ -25,11 +25,3 @@ class ImageTooLarge(ImageError):
 
 class NoFaceFound(AnalysisError):
     """An image with no face the detector could find."""
-
-
-# Old name, still imported by training/evaluate.py; remove when that import changes.
-MoodTuneError = AnalysisError
-
-# Transitional re-exports for recommender/{catalog,engine,spotify}.py and their tests, which
-# still import these from here; they belong to recommender/errors.py. Remove at merge.
-from recommender.errors import RecommenderError, SpotifyUnavailable  # noqa: E402, F401

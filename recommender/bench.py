@@ -1,269 +1,205 @@
-"""Offline benchmark of the recommender: `python -m recommender.bench [--users 200]`.
+"""Offline benchmark of the recommender: `python -m recommender.bench [--users 100]`.
 
-For every emotion (default strategy, plus MATCH for the ones that default to LIFT) and every
-mood, `users` simulated people (distinct seeds, no preferences) each make `requests`
-consecutive requests of `n` songs, every request excluding everything that person was shown
-before (as the bot does). Reported per target:
+Prints numbers; it is not a test. Sections:
 
-* dist@1 / dist@R: mean weighted distance (0..1, see recommender.moods) of the picks of the
-  first / last request to the target; best: mean distance of the n closest tracks in the
-  catalog (the floor, ignoring variety); cat: mean distance of the whole catalog (what random
-  picks would score).
-* artists: distinct artists / picks over each person's whole session, averaged.
-* rep/ex: share of picks in requests 2..R already shown earlier in the session, with exclusion
-  (should be 0). rep/no: the same when requests do not exclude earlier picks, which measures
-  how much the randomness alone varies replies.
-* p50 / p95: recommend() latency in ms over the excluding sessions.
-
-Then the agreement of our regions with the human mood labels of data_moods.csv (686 tracks
-labelled Happy / Sad / Energetic / Calm). The mapping was fixed before looking at results: each
-label gets the one region of ours that means the same thing (Happy = happy/match, Sad =
-sad/match, Energetic = exercise, Calm = relaxing), and a track is classified to the nearest of
-those four by each region's own weighted distance, i.e. exactly what the engine ranks on. A
-second view uses valence/energy only (the bare circumplex). For scale we print the majority
-label baseline and, as a ceiling, a nearest-centroid classifier fit on the labels themselves.
-The labels are an external check only; no target was tuned on them.
-
-Known gap: the labels' Calm tracks are mostly ambient/classical (mean valence .15, energy .16,
-instrumentalness .89). Spotify rates quiet instrumental music as low-valence, while our
-relaxing target asks for pleasant, mid valence (Russell puts "relaxed" in the pleasant-calm
-quadrant), so most of them land in our sad region. Likewise Happy-labelled tracks average
-valence .58 / energy .75, between our happy and exercise regions.
+* Catalog: tracks, families, file size, load time and the process memory it adds (RSS from
+  /proc, in a process that has imported numpy and nothing else heavy).
+* Per target (every emotion with its default strategy, MATCH for those that default to LIFT,
+  every mood): `users` simulated people each make `requests` consecutive requests of `n` songs,
+  each excluding what that person was shown before (as the bot does). Reported: the mean of the
+  audio features over all picks (valence, energy, danceability, acousticness,
+  instrumentalness, speechiness, tempo), fam: distinct genre families per person over the
+  session, top: the commonest family's share, artists: distinct main artists / picks,
+  rep/ex: share of picks in requests 2..R already shown earlier (should be 0), rep/no: the same
+  without exclusion (how much the randomness alone varies replies), and recommend() latency
+  (wall time; the summary adds CPU time, which waiting for a busy machine's cores leaves out).
+* Language pools: for each listener language and a few targets, the share of picks from the
+  language's pool and the share of replies with at least one; "none" is a listener without a
+  language, for scale.
+* Agreement with the human labels of data_moods.csv (Happy / Sad / Energetic / Calm), each
+  label mapped before any measurement to the one target that means the same thing
+  (LABEL_REGIONS). Every track is scored by each of the four targets exactly as the engine
+  scores it (feature distance + mood-model term + gates; genre families and popularity are not
+  known for these tracks), with a mood model fit on the other folds (stratified 5-fold CV,
+  repeated over fold shuffles), and classified to the best-scoring target. Also shown: the
+  mood fit without gates, the model alone, the feature distance alone, and the majority label.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from models.emotion import Emotion
-from recommender.catalog import FEATURES, feature_matrix, load_catalog
+from recommender.catalog import DEFAULT_PATH, load_catalog
 from recommender.engine import Recommender
-from recommender.moods import NEGATIVE_EMOTIONS, Strategy, Target, Weights, target_for
-from recommender.track import SPOTIFY_ID, Mood, Track
+from recommender.mood_model import LABELS, held_out_predictions, read_labelled
+from recommender.moods import NEGATIVE_EMOTIONS, Strategy, Target, target_for
+from recommender.preferences import Preferences
+from recommender.track import Mood, Track
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = PROJECT_ROOT.parent / "shared" / "datasets" / "music" / "data_moods.csv"
-
-# data_moods.csv label -> the one region of ours that means the same thing, fixed before
-# looking at the results. One region per label keeps the comparison fair: giving a label
-# several regions (e.g. Energetic = exercise OR angry) would hand it more of the space.
-# Energetic -> exercise rather than angry: the labels are about drive, not hostility.
+# Each label's one region of ours, fixed before looking at any result. Energetic -> exercise
+# rather than angry: the labels are about drive, not hostility.
 LABEL_REGIONS: dict[str, Target] = {
+    "Calm": target_for(None, Mood.RELAXING),
+    "Energetic": target_for(None, Mood.EXERCISE),
     "Happy": target_for(Emotion.HAPPY, None, Strategy.MATCH),
     "Sad": target_for(Emotion.SAD, None, Strategy.MATCH),
-    "Energetic": target_for(None, Mood.EXERCISE),
-    "Calm": target_for(None, Mood.RELAXING),
 }
+SHOWN = ("valence", "energy", "danceability", "acousticness", "instrumentalness", "speechiness")
+LANGUAGES = ("ko", "es", "ja", "pt", "zh")
+CPU_MS: list[float] = []  # CPU time of every timed reply: wall time minus waiting for a core
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """How often the nearest of our regions matches a human label."""
-
-    labels: tuple[str, ...]
-    confusion: np.ndarray  # rows: true label, columns: our region
-    view: str
-
-    @property
-    def total(self) -> int:
-        return int(self.confusion.sum())
-
-    @property
-    def accuracy(self) -> float:
-        return float(np.trace(self.confusion) / max(self.total, 1))
-
-    @property
-    def majority_baseline(self) -> float:
-        """Accuracy of always answering the most common label."""
-        return float(self.confusion.sum(axis=1).max() / max(self.total, 1))
-
-    def recall(self) -> dict[str, float]:
-        rows = self.confusion.sum(axis=1)
-        return {
-            lab: float(self.confusion[i, i] / rows[i]) if rows[i] else 0.0
-            for i, lab in enumerate(self.labels)
-        }
-
-    def precision(self) -> dict[str, float]:
-        cols = self.confusion.sum(axis=0)
-        return {
-            lab: float(self.confusion[i, i] / cols[i]) if cols[i] else 0.0
-            for i, lab in enumerate(self.labels)
-        }
-
-    def lines(self) -> list[str]:
-        """Printable report: overall, per label, confusion table."""
-        out = [
-            f"[{self.view}] agreement {self.accuracy:.1%} on {self.total} tracks "
-            f"(majority-label baseline {self.majority_baseline:.1%}, "
-            f"chance {1 / len(self.labels):.0%})"
-        ]
-        recall, precision = self.recall(), self.precision()
-        head = "true \\ ours".ljust(12) + "".join(f"{lab:>10}" for lab in self.labels)
-        out.append("  " + head + "    recall  precision")
-        for i, lab in enumerate(self.labels):
-            cells = "".join(f"{int(v):>10}" for v in self.confusion[i])
-            out.append(f"  {lab:<12}{cells}    {recall[lab]:>6.1%}  {precision[lab]:>9.1%}")
-        return out
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux), or 0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
-def read_labelled(path: str | Path) -> tuple[list[Track], list[str]]:
-    """data_moods.csv -> tracks with their audio features, and their mood labels."""
-    tracks, labels = [], []
-    with Path(path).open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            try:
-                track = Track(
-                    id=row["id"] if SPOTIFY_ID.match(row["id"]) else "0" * 22,
-                    title=row["name"],
-                    artist=row["artist"],
-                    popularity=int(float(row["popularity"])),
-                    **{k: float(row[k]) for k in FEATURES},
-                )
-            except (KeyError, ValueError):
-                continue  # a row we cannot score says nothing about agreement
-            tracks.append(track)
-            labels.append(row["mood"].strip().capitalize())
-    return tracks, labels
+def cases() -> list[tuple[str, dict]]:
+    """(name, recommend() arguments) for every emotion, the MATCH variants and every mood."""
+    out = [(target_for(e).name, {"emotion": e}) for e in Emotion]
+    for e in Emotion:
+        if e in NEGATIVE_EMOTIONS:
+            match = Preferences(strategy=Strategy.MATCH)
+            out.append((target_for(e, None, Strategy.MATCH).name, {"emotion": e, "prefs": match}))
+    return out + [(m.value, {"mood": m}) for m in Mood]
 
 
-def plane_only(target: Target) -> Target:
-    """The same target reduced to valence and energy, equally weighted (pure circumplex)."""
-    return Target(target.valence, target.energy, weights=Weights(), name=target.name)
-
-
-def agreement_with_labels(
-    tracks: list[Track],
-    labels: list[str],
-    regions: dict[str, Target] = LABEL_REGIONS,
-    view: str = "all features",
-) -> Agreement:
-    """Classify each track to the nearest region (by that region's own weighted distance,
-    i.e. exactly what the engine ranks on) and compare with its label."""
-    names = tuple(regions)
-    features = feature_matrix(tracks)
-    distances = np.stack([regions[name].distance(features) for name in names], axis=1)
-    ours = distances.argmin(axis=1)
-    confusion = np.zeros((len(names), len(names)), dtype=int)
-    for label, region in zip(labels, ours, strict=True):
-        if label in names:
-            confusion[names.index(label), region] += 1
-    return Agreement(names, confusion, view)
-
-
-def centroid_agreement(tracks: list[Track], labels: list[str], plane: bool) -> float:
-    """Reference: nearest label-mean classifier fit in-sample on the labels themselves.
-
-    No four fixed points can do much better in this metric, so it shows how separable the
-    labels are at all (valence/energy only, or all features equally weighted).
-    """
-    features = feature_matrix(tracks)
-    if plane:
-        features = features[:, [FEATURES.index("valence"), FEATURES.index("energy")]]
-    names = sorted(set(labels))
-    truth = np.array([names.index(x) for x in labels])
-    centroids = np.stack([features[truth == i].mean(axis=0) for i in range(len(names))])
-    nearest = ((features[:, None, :] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1)
-    return float((nearest == truth).mean())
-
-
-@dataclass
-class Row:
-    name: str
-    dist1: float
-    dist_last: float
-    best: float
-    catalog: float
-    artists: float
-    repeat_excl: float
-    repeat_plain: float
-    p50: float
-    p95: float
-
-
-def _session(
-    rec: Recommender, target_args: dict, user: int, requests: int, n: int, exclude: bool
+def session(
+    rec: Recommender, args: dict, user: int, requests: int, n: int, exclude: bool = True
 ) -> tuple[list[list[Track]], list[float]]:
+    """One person's consecutive replies, and each reply's latency in ms."""
     shown: list[str] = []
     replies, times = [], []
     for r in range(requests):
-        start = time.perf_counter()
-        picks = rec.recommend(
-            **target_args, n=n, exclude=shown if exclude else (), seed=user * 1000 + r
-        )
+        start, cpu = time.perf_counter(), time.thread_time()
+        reply = rec.recommend(**args, n=n, exclude=shown if exclude else (), seed=user * 1000 + r)
         times.append((time.perf_counter() - start) * 1000)
-        shown += [t.id for t in picks]
-        replies.append(picks)
+        CPU_MS.append((time.thread_time() - cpu) * 1000)
+        shown += [t.id for t in reply]
+        replies.append(reply)
     return replies, times
 
 
-def _repeat_rate(replies: list[list[Track]]) -> float:
-    seen: set[str] = {t.id for t in replies[0]}
+def repeat_rate(replies: list[list[Track]]) -> float:
+    """Share of picks after the first reply that an earlier reply already had."""
+    seen = {t.id for t in replies[0]}
     later = repeats = 0
     for reply in replies[1:]:
-        for t in reply:
-            later += 1
-            repeats += t.id in seen
+        later += len(reply)
+        repeats += sum(t.id in seen for t in reply)
         seen.update(t.id for t in reply)
     return repeats / max(later, 1)
 
 
-def bench_target(
-    rec: Recommender, name: str, target_args: dict, users: int, requests: int, n: int
-) -> Row:
-    """Simulate `users` sessions for one emotion/mood and summarise them."""
-    target = rec.target(**target_args)
-    all_dist = target.distance(rec.catalog.features)
-    index = rec.catalog.index_of
-    dist1, dist_last, artists, rep_ex, rep_no, times = [], [], [], [], [], []
-    for user in range(users):
-        replies, t = _session(rec, target_args, user, requests, n, exclude=True)
-        times += t
-        dist1.append(all_dist[[index(x.id) for x in replies[0]]].mean())
-        dist_last.append(all_dist[[index(x.id) for x in replies[-1]]].mean())
-        picks = [x for reply in replies for x in reply]
-        artists.append(len({x.artist for x in picks}) / len(picks))
-        rep_ex.append(_repeat_rate(replies))
-        plain, _ = _session(rec, target_args, user, requests, n, exclude=False)
-        rep_no.append(_repeat_rate(plain))
-    return Row(
-        name=name,
-        dist1=float(np.mean(dist1)),
-        dist_last=float(np.mean(dist_last)),
-        best=float(np.sort(all_dist)[:n].mean()),
-        catalog=float(all_dist.mean()),
-        artists=float(np.mean(artists)),
-        repeat_excl=float(np.mean(rep_ex)),
-        repeat_plain=float(np.mean(rep_no)),
-        p50=float(np.percentile(times, 50)),
-        p95=float(np.percentile(times, 95)),
-    )
+def bench_targets(rec: Recommender, users: int, requests: int, n: int) -> list[float]:
+    """Print one row per target; returns every latency measured."""
+    head = "".join(f"{f[:5]:>6}" for f in SHOWN)
+    print(f"{'target':<20}{head}{'tempo':>6}{'fam':>5}{'top':>5}{'artists':>8}"
+          f"{'rep/ex':>7}{'rep/no':>7}{'p50ms':>7}{'p95ms':>7}")  # fmt: skip
+    all_times: list[float] = []
+    for name, args in cases():
+        picks, families, artists, rep_ex, rep_no, times = [], [], [], [], [], []
+        for user in range(users):
+            replies, t = session(rec, args, user, requests, n)
+            times += t
+            mine = [x for reply in replies for x in reply]
+            picks += mine
+            families.append(len({x.genre for x in mine}))
+            artists.append(len({x.artist for x in mine}) / len(mine))
+            rep_ex.append(repeat_rate(replies))
+            rep_no.append(repeat_rate(session(rec, args, user, requests, n, exclude=False)[0]))
+        means = "".join(f"{np.mean([getattr(x, f) for x in picks]):>6.2f}" for f in SHOWN)
+        top = Counter(x.genre for x in picks).most_common(1)[0]
+        print(
+            f"{name:<20}{means}{np.mean([x.tempo for x in picks]):>6.0f}"
+            f"{np.mean(families):>5.1f}{top[1] / len(picks):>5.0%}{np.mean(artists):>8.2f}"
+            f"{np.mean(rep_ex):>7.1%}{np.mean(rep_no):>7.1%}"
+            f"{np.percentile(times, 50):>7.2f}{np.percentile(times, 95):>7.2f}  {top[0]}"
+        )
+        all_times += times
+    return all_times
 
 
-def cases() -> list[tuple[str, dict]]:
-    """Every emotion with its default strategy, the MATCH variants, and every mood."""
-    out: list[tuple[str, dict]] = []
-    for emotion in Emotion:
-        out.append((target_for(emotion).name, {"emotion": emotion}))
-    for emotion in Emotion:
-        if emotion in NEGATIVE_EMOTIONS:
-            name = target_for(emotion, None, Strategy.MATCH).name
-            out.append((name, {"emotion": emotion, "strategy": Strategy.MATCH}))
-    out += [(mood.value, {"mood": mood}) for mood in Mood]
-    return out
+def bench_languages(rec: Recommender, users: int, requests: int, n: int) -> None:
+    """Share of picks (and of replies with at least one) from each listener's pool."""
+    targets = [("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
+               ("relaxing", {"mood": Mood.RELAXING}), ("party", {"mood": Mood.PARTY})]  # fmt: skip
+    print(f"{'language':<10}" + "".join(f"{name:>22}" for name, _ in targets))
+    for language in (*LANGUAGES, None):
+        cells = []
+        for _, args in targets:
+            pool = language or "ko"
+            shares, with_pool = [], []
+            for user in range(users):
+                prefs = Preferences(language=language)
+                for reply in session(rec, {**args, "prefs": prefs}, user, requests, n)[0]:
+                    k = sum(t.language == pool for t in reply)
+                    shares.append(k / len(reply))
+                    with_pool.append(k > 0)
+            cells.append(f"{np.mean(shares):>6.0%} picks {np.mean(with_pool):>4.0%} replies")
+        label = language or "none (ko)"
+        print(f"{label:<10}" + "".join(f"{c:>22}" for c in cells))
+
+
+def agreement(labels_path: Path, repeats: int = 5) -> None:
+    """Held-out agreement of the engine's scores with data_moods.csv (see module doc)."""
+    features, labels, _ = read_labelled(labels_path)
+    regions = [LABEL_REGIONS[label] for label in LABELS]
+    views = {
+        "engine score (distance + model + gates)": lambda t, x, p: t.audio_score(x, p),
+        "mood fit (distance + model, no gates)": lambda t, x, p: (
+            t.distance(x) + (t.audio_score(x, p) - t.audio_score(x, None))
+        ),
+        "feature distance + gates (no model)": lambda t, x, p: t.audio_score(x, None),
+    }
+    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
+    results: dict[str, list[float]] = {name: [] for name in [*views, "model alone"]}
+    for seed in range(repeats):
+        right = Counter()
+        for idx, model in held_out_predictions(features, labels, folds=5, seed=seed):
+            x, probs = features[idx], model.probabilities(features[idx])
+            right["model alone"] += int((probs.argmax(axis=1) == labels[idx]).sum())
+            for name, score in views.items():
+                ours = np.stack([score(t, x, probs) for t in regions], axis=1).argmin(axis=1)
+                right[name] += int((ours == labels[idx]).sum())
+                if seed == 0 and name.startswith("engine"):
+                    np.add.at(confusion, (labels[idx], ours), 1)
+        for name in results:
+            results[name].append(right[name] / len(labels))
+    majority = np.bincount(labels).max() / len(labels)
+    mapping = ", ".join(f"{lab}={LABEL_REGIONS[lab].name}" for lab in LABELS)
+    print(f"{len(labels)} labelled tracks; regions {mapping}; stratified 5-fold CV x {repeats}")
+    for name, accs in results.items():
+        spread = f"{min(accs):.1%}-{max(accs):.1%}"
+        print(f"  {name:<42} {np.mean(accs):>6.1%}  (repeats {spread})")
+    print(f"  {'majority label':<42} {majority:>6.1%}")
+    print("  engine score, first repeat (rows: label, columns: ours):")
+    print("    " + " " * 10 + "".join(f"{lab:>10}" for lab in LABELS) + "    recall")
+    for i, lab in enumerate(LABELS):
+        cells = "".join(f"{v:>10}" for v in confusion[i])
+        print(f"    {lab:<10}{cells}    {confusion[i, i] / confusion[i].sum():>6.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("-n", type=int, default=5)
     parser.add_argument(
@@ -273,55 +209,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
+    before = rss_mb()
     catalog = load_catalog(args.catalog)
     rec = Recommender(catalog)
-    print(f"catalog: {len(catalog)} tracks, genres {', '.join(catalog.genres())}")
+    loaded = time.perf_counter() - started
+    after = rss_mb()
+    path = args.catalog or DEFAULT_PATH
     print(
-        f"{args.users} users x {args.requests} requests x {args.n} songs per target; "
-        "distances are weighted RMS on 0..1 (lower is closer)\n"
+        f"catalog: {len(catalog)} tracks, {len(catalog.families())} families, "
+        f"{path.stat().st_size / 2**20:.1f} MiB file; catalog + mood model loaded in "
+        f"{loaded:.2f} s, process memory {before:.0f} -> {after:.0f} MiB "
+        f"(+{after - before:.0f} MiB)"
     )
-    header = (
-        f"{'target':<22}{'dist@1':>7}{'dist@' + str(args.requests):>8}{'best':>6}{'cat':>6}"
-        f"{'artists':>8}{'rep/ex':>7}{'rep/no':>7}{'p50ms':>7}{'p95ms':>7}"
+    print(f"\n{args.users} users x {args.requests} requests x {args.n} songs per target")
+    times = bench_targets(rec, args.users, args.requests, args.n)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"latency over all {len(times)} replies: p50 {np.percentile(times, 50):.2f} ms, "
+        f"p95 {np.percentile(times, 95):.2f} ms, p99 {np.percentile(times, 99):.2f} ms "
+        f"(CPU time p50 {np.percentile(CPU_MS, 50):.2f}, p95 {np.percentile(CPU_MS, 95):.2f} ms; "
+        f"load average {load:.1f} on {os.cpu_count()} cores); "
+        f"memory now {rss_mb():.0f} MiB (target caches filled)"
     )
-    print(header)
-    print("-" * len(header))
-    for name, target_args in cases():
-        r = bench_target(rec, name, target_args, args.users, args.requests, args.n)
-        print(
-            f"{r.name:<22}{r.dist1:>7.3f}{r.dist_last:>8.3f}{r.best:>6.3f}{r.catalog:>6.3f}"
-            f"{r.artists:>8.2f}{r.repeat_excl:>7.1%}{r.repeat_plain:>7.1%}"
-            f"{r.p50:>7.2f}{r.p95:>7.2f}"
-        )
-
+    print(f"\nlanguage pools ({args.users // 4 or 1} users x {args.requests} requests)")
+    bench_languages(rec, args.users // 4 or 1, args.requests, args.n)
     print()
     if args.labels.is_file():
-        tracks, labels = read_labelled(args.labels)
-        regions = ", ".join(f"{lab}={t.name}" for lab, t in LABEL_REGIONS.items())
-        print(f"agreement with {args.labels.name} labels (regions: {regions})")
-        for agreement in (
-            agreement_with_labels(tracks, labels),
-            agreement_with_labels(
-                tracks,
-                labels,
-                {k: plane_only(t) for k, t in LABEL_REGIONS.items()},
-                view="valence/energy only",
-            ),
-        ):
-            print("\n".join(agreement.lines()))
-        print(
-            "  reference, nearest label-mean (fit on these labels, in-sample): "
-            f"all features {centroid_agreement(tracks, labels, plane=False):.1%}, "
-            f"valence/energy {centroid_agreement(tracks, labels, plane=True):.1%}"
-        )
-        print("  mean features per label (valence, energy, acousticness, instrumentalness):")
-        features = feature_matrix(tracks)
-        columns = [FEATURES.index(f) for f in ("valence", "energy", "acousticness")]
-        columns.append(FEATURES.index("instrumentalness"))
-        for lab in LABEL_REGIONS:
-            rows = features[[i for i, x in enumerate(labels) if x == lab]]
-            v, e, a, ins = rows[:, columns].mean(axis=0)
-            print(f"    {lab:<10} {v:.2f} {e:.2f} {a:.2f} {ins:.2f}")
+        agreement(args.labels)
     else:
         print(f"labels file {args.labels} not found; skipping agreement")
     print(f"\nbench took {time.perf_counter() - started:.1f} s")

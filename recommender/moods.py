@@ -1,73 +1,41 @@
-"""Where each emotion and mood lives in audio-feature space, and how we answer it.
+"""Where each emotion and mood lives among songs, and how we answer it.
 
-Model
------
-Russell's circumplex model of affect places every feeling on two axes: *valence*
-(unpleasant -> pleasant) and *arousal* (calm -> activated). Spotify's audio features give every
-song a `valence` (musical positiveness, 0..1) and an `energy` (intensity and activity, 0..1),
-which play the same two roles for music, so a face's emotion and a song's character can be
-compared in one plane. Moods are about an *activity*, so they also set targets on the features
-that activity cares about (tempo for running, danceability for a party, instrumentalness and
-low speechiness for focus, acousticness for winding down).
+A target scores every track (lower is better) on four things:
 
-A song's distance to a target is the weighted RMS over the features the target sets
-(tempo scaled 50..200 bpm -> 0..1), so distances are comparable across targets and lie in 0..1.
+1. **Feature distance**: the weighted RMS distance to the target's audio features (valence and
+   energy always, plus what the moment cares about: tempo for running, danceability for a
+   party, instrumentalness and low speechiness for focus, acousticness for winding down,
+   loudness, mode). All features are on 0..1 (tempo 50..200 bpm, loudness -40..0 dB), so the
+   distance is too. Valence and energy are Russell's circumplex: pleasant/unpleasant and
+   calm/activated, the two axes a face's emotion and a song's character share.
+2. **What people call it**: a mood profile over the four human labels of data_moods.csv (Calm,
+   Energetic, Happy, Sad). A small model learned from those labels (`recommender.mood_model`)
+   gives each track P(label); the score adds MODEL_WEIGHT x (1 - sum of profile x P). This is
+   what tells slow jams from workout songs when both sit near the same valence and energy.
+3. **Genre families** where they carry meaning (`families`: +1 leans towards, -1 away):
+   relaxing and focus lean on ambient, classical, jazz and acoustic; party on dance, latin and
+   pop; exercise away from ambient, classical and acoustic. FAMILY_WEIGHT is small: it reorders
+   songs that already fit, it cannot pull in songs that don't.
+4. **Gates**: hard limits a song must meet (exercise: energy >= 0.7 and tempo >= 110, so never
+   a ballad; focus: instrumentalness >= 0.5 and speechiness <= 0.1; ...). A song outside them
+   scores GATE_PENALTY worse, so it is only reached when nothing else is left.
+
+MODEL_WEIGHT was set to 0.5 before measuring agreement (a certain label is worth a 0.5 miss on
+every feature) and was not tuned on the labels.
 
 Strategies
 ----------
 * MATCH (iso principle, "meet people where they are"): songs that mirror the emotion.
-* LIFT (mood regulation): for unpleasant emotions, songs about halfway from the emotion toward
-  the pleasant-calm quadrant. Music therapy's iso principle warns against jumping straight from
-  sad to euphoric (it feels dismissive and tends to backfire), so LIFT moves valence up and
-  arousal toward moderate, gently: sad gets warmer but still soft, angry gets calmer rather than
-  cheerful, fear gets calm and reassuring (acoustic), disgust gets pleasant and mid-energy.
-  Pleasant emotions have nothing to lift; for them LIFT equals MATCH.
+* LIFT (mood regulation): for unpleasant emotions, songs about halfway toward pleasant-calm.
+  Music therapy's iso principle warns against jumping from sad to euphoric, so LIFT moves
+  gently: sad gets warmer but still soft, angry calmer rather than cheerful, fear calm and
+  reassuring, disgust pleasant and mid-energy. Pleasant emotions have nothing to lift.
 
 Default strategy: LIFT for sad, angry, fear and disgust; MATCH for happy, surprise and neutral.
-
-Emotion targets (valence, energy on 0..1; extra features with weights in brackets; valence and
-energy always weigh 1.0)
--------------------------------------------------------------------------------------------
-========  =====================================  ==============================================
-emotion   MATCH                                  LIFT
-========  =====================================  ==============================================
-happy     V .80  E .70  dance .65 [.3]           = MATCH
-surprise  V .65  E .80                           = MATCH
-neutral   V .50  E .50                           = MATCH
-sad       V .20  E .30  acoustic .50 [.3]        V .50  E .40  acoustic .45 [.3]
-angry     V .20  E .85                           V .50  E .45
-fear      V .25  E .70                           V .60  E .30  acoustic .60 [.5]
-disgust   V .20  E .55                           V .65  E .55
-========  =====================================  ==============================================
-
-Why: happy is pleasant and fairly aroused; surprise is the most aroused and mildly pleasant;
-neutral is the centre of the plane; sad is unpleasant and low-arousal (softer, often acoustic
-songs); angry is unpleasant and highly aroused; fear is unpleasant and aroused but less than
-anger; disgust is unpleasant at moderate arousal.
-
-Mood targets
-------------
-==============  ===========  ==============================================================
-mood            V / E        other features [weight]
-==============  ===========  ==============================================================
-morning_coffee  .65 / .40    acoustic .55 [.6], dance .55 [.2], speech .05 [.2], tempo 100 [.2]
-relaxing        .50 / .20    acoustic .75 [.8], dance .45 [.2], tempo 80 [.3]
-exercise        .60 / .90    tempo 135 [.8], dance .70 [.5], acoustic .05 [.3]
-heart_touching  .30 / .35    acoustic .65 [.6], instrumental .00 [.4], speech .04 [.2],
-                             tempo 80 [.2]
-focus           .45 / .40    instrumental .80 [1.0], speech .03 [.8], acoustic .50 [.2]
-party           .75 / .85    dance .85 [1.0], tempo 124 [.3]
-==============  ===========  ==============================================================
-
-Why: morning coffee is unhurried but bright (positive, mid-low energy, acoustic-leaning);
-relaxing is low energy and acoustic with slow tempo; exercise wants drive (energy, 120-150 bpm,
-danceable, electric); heart-touching is tender and a little melancholic, with vocals (the words
-carry the feeling), acoustic and slow; focus needs few words (instrumental, low speechiness)
-and steady, not sleepy, energy; party is danceable, loud and happy, around 124 bpm (house/pop).
-
-When both an emotion (other than neutral) and a mood are given, the mood decides the features
-and the emotion pulls its valence/energy 25% toward the emotion's own (strategy-adjusted)
-target, so a sad person asking for exercise music gets slightly softer workout songs.
+When an emotion (other than neutral) and a mood are both given, the mood decides everything but
+valence/energy, which move 25% toward the emotion's own target (a sad person asking for
+exercise music gets slightly softer workout songs). `python -m recommender.moods` prints every
+target.
 """
 
 from __future__ import annotations
@@ -78,11 +46,16 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from models.emotion import Emotion
-from recommender.catalog import FEATURES, normalise_tempo
+from recommender.catalog import FEATURES, normalise_loudness, normalise_tempo
+from recommender.genres import FAMILY_IDS
+from recommender.mood_model import LABELS
 from recommender.track import Mood
 
 # How far a mood's valence/energy is pulled toward the emotion when both are known.
 EMOTION_PULL = 0.25
+MODEL_WEIGHT = 0.5
+FAMILY_WEIGHT = 0.04
+GATE_PENALTY = 1.0
 
 
 class Strategy(enum.StrEnum):
@@ -111,14 +84,14 @@ class Weights:
     instrumentalness: float = 0.0
     speechiness: float = 0.0
     tempo: float = 0.0
+    loudness: float = 0.0
+    mode: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A point in feature space to rank songs against (tempo in bpm), with per-feature weights.
-
-    Features left at None are ignored whatever their weight.
-    """
+    """What a request ranks against: feature targets (tempo in bpm, loudness in dB) with
+    weights, a mood profile, family leanings and gates. Features left at None are ignored."""
 
     valence: float
     energy: float
@@ -127,15 +100,23 @@ class Target:
     instrumentalness: float | None = None
     speechiness: float | None = None
     tempo: float | None = None
+    loudness: float | None = None
+    mode: float | None = None
     weights: Weights = Weights()
+    # P(label) weights over mood_model.LABELS (Calm, Energetic, Happy, Sad); None: no model term.
+    profile: tuple[float, float, float, float] | None = None
+    families: tuple[tuple[str, float], ...] = ()
+    # (feature, lowest, highest) in raw units (tempo bpm); None means open-ended.
+    gates: tuple[tuple[str, float | None, float | None], ...] = ()
     name: str = ""
 
     def vector(self) -> np.ndarray:
         """Target values in `catalog.FEATURES` order on the 0..1 scale (unset -> 0)."""
         values = [getattr(self, f) for f in FEATURES]
-        tempo = FEATURES.index("tempo")
-        if values[tempo] is not None:
-            values[tempo] = float(normalise_tempo(values[tempo]))
+        for feature, scale in (("tempo", normalise_tempo), ("loudness", normalise_loudness)):
+            i = FEATURES.index(feature)
+            if values[i] is not None:
+                values[i] = float(scale(values[i]))
         return np.array([0.0 if v is None else v for v in values], dtype=float)
 
     def weight_vector(self) -> np.ndarray:
@@ -151,91 +132,166 @@ class Target:
         diff = np.atleast_2d(features) - self.vector()
         return np.sqrt((diff * diff) @ w / w.sum())
 
+    def gate_violations(self, features: np.ndarray) -> np.ndarray:
+        """1.0 for each row outside any gate, else 0.0 (features on the 0..1 scale)."""
+        features = np.atleast_2d(features)
+        out = np.zeros(len(features), dtype=bool)
+        for feature, low, high in self.gates:
+            column = features[:, FEATURES.index(feature)]
+            scale = {"tempo": normalise_tempo, "loudness": normalise_loudness}.get(feature)
+            if low is not None:
+                out |= column < (float(scale(low)) if scale else low)
+            if high is not None:
+                out |= column > (float(scale(high)) if scale else high)
+        return out.astype(float)
+
+    def audio_score(self, features: np.ndarray, moods: np.ndarray | None) -> np.ndarray:
+        """Distance + model term + gate penalty per row (lower is better); `moods` is the
+        (n, 4) P(label) matrix from mood_model, or None to leave the model term out."""
+        score = self.distance(features) + GATE_PENALTY * self.gate_violations(features)
+        if self.profile is not None and moods is not None:
+            score = score + MODEL_WEIGHT * (1.0 - np.atleast_2d(moods) @ np.asarray(self.profile))
+        return score
+
+    def family_affinity(self) -> np.ndarray:
+        """Leaning per family (index as recommender.genres.FAMILY_IDS, plus 0 for "none")."""
+        out = np.zeros(len(FAMILY_IDS) + 1)
+        for family, leaning in self.families:
+            out[FAMILY_IDS.index(family)] = leaning
+        return out
+
     def describe(self) -> str:
         """Compact human-readable form, e.g. for logs and the README."""
         parts = [f"valence {self.valence:.2f}", f"energy {self.energy:.2f}"]
-        for f in fields(self):
-            if f.name in ("valence", "energy", "weights", "name"):
-                continue
+        for f in fields(Weights):
             value = getattr(self, f.name)
-            if value is not None:
-                shown = f"{value:.0f} bpm" if f.name == "tempo" else f"{value:.2f}"
-                parts.append(f"{f.name} {shown} (w {getattr(self.weights, f.name):.1f})")
-        return ", ".join(parts)
+            if f.name in ("valence", "energy") or value is None:
+                continue
+            shown = {"tempo": f"{value:.0f} bpm", "loudness": f"{value:.0f} dB"}
+            parts.append(
+                f"{f.name} {shown.get(f.name, f'{value:.2f}')} (w {getattr(self.weights, f.name):.1f})"
+            )
+        if self.profile:
+            parts.append(
+                "feels "
+                + "+".join(f"{p:g} {lab}" for lab, p in zip(LABELS, self.profile, strict=True) if p)
+            )
+        if self.families:
+            parts.append(
+                "families " + " ".join(f"{'+' if v > 0 else '-'}{f}" for f, v in self.families)
+            )
+        for feature, low, high in self.gates:
+            parts.append(
+                f"{'' if low is None else f'{low:g} <= '}{feature}{'' if high is None else f' <= {high:g}'}"
+            )
+        return ", ".join(parts)  # fmt: skip
+
+
+# Profiles below are over (Calm, Energetic, Happy, Sad).
+def _lean(towards: str = "", away: str = "") -> tuple[tuple[str, float], ...]:
+    return tuple((f, 1.0) for f in towards.split()) + tuple((f, -1.0) for f in away.split())
 
 
 _MATCH: dict[Emotion, Target] = {
-    Emotion.HAPPY: Target(0.80, 0.70, danceability=0.65, weights=Weights(danceability=0.3)),
-    Emotion.SURPRISE: Target(0.65, 0.80),
+    Emotion.HAPPY: Target(
+        0.80, 0.70, danceability=0.65, mode=1, weights=Weights(danceability=0.3, mode=0.1),
+        profile=(0, 0.2, 0.8, 0), families=_lean("pop latin brazilian k-pop reggae r&b", "metal ambient"),
+        gates=(("valence", 0.55, None),),
+    ),
+    Emotion.SURPRISE: Target(
+        0.65, 0.80, profile=(0, 0.5, 0.5, 0),
+        families=_lean("electronic pop latin k-pop j-pop", "ambient classical"),
+        gates=(("energy", 0.55, None),),
+    ),
     Emotion.NEUTRAL: Target(0.50, 0.50),
-    Emotion.SAD: Target(0.20, 0.30, acousticness=0.50, weights=Weights(acousticness=0.3)),
-    Emotion.ANGRY: Target(0.20, 0.85),
-    Emotion.FEAR: Target(0.25, 0.70),
-    Emotion.DISGUST: Target(0.20, 0.55),
-}
+    Emotion.SAD: Target(
+        0.20, 0.30, acousticness=0.50, mode=0, weights=Weights(acousticness=0.3, mode=0.1),
+        profile=(0, 0, 0, 1), families=_lean("acoustic r&b pop", "electronic metal"),
+        gates=(("valence", None, 0.4),),
+    ),
+    Emotion.ANGRY: Target(
+        0.20, 0.85, loudness=-5, weights=Weights(loudness=0.3),
+        profile=(0, 1, 0, 0), families=_lean("metal rock hip-hop", "ambient classical acoustic jazz"),
+        gates=(("energy", 0.65, None),),
+    ),
+    Emotion.FEAR: Target(
+        0.25, 0.70, mode=0, weights=Weights(mode=0.2),
+        profile=(0, 0.5, 0, 0.5), families=_lean("soundtrack electronic rock", "latin reggae"),
+        gates=(("valence", None, 0.45),),
+    ),
+    Emotion.DISGUST: Target(
+        0.20, 0.55, profile=(0, 0.5, 0, 0.5), families=_lean("rock metal hip-hop", "k-pop"),
+        gates=(("valence", None, 0.45),),
+    ),
+}  # fmt: skip
 
 _LIFT: dict[Emotion, Target] = {
     # Warmer but still gentle: a jump to euphoric pop would feel dismissive.
-    Emotion.SAD: Target(0.50, 0.40, acousticness=0.45, weights=Weights(acousticness=0.3)),
+    Emotion.SAD: Target(
+        0.50, 0.40, acousticness=0.45, speechiness=0.05,
+        weights=Weights(acousticness=0.3, speechiness=0.3),
+        profile=(0.5, 0, 0.5, 0), families=_lean("acoustic pop r&b jazz", "metal hip-hop"),
+        gates=(("energy", None, 0.65),),
+    ),
     # Calmer first; cheerfulness is secondary.
-    Emotion.ANGRY: Target(0.50, 0.45),
+    Emotion.ANGRY: Target(
+        0.50, 0.45, instrumentalness=0.1, speechiness=0.05,
+        weights=Weights(instrumentalness=0.3, speechiness=0.3),
+        profile=(0.6, 0, 0.4, 0), families=_lean("acoustic jazz r&b pop", "metal hip-hop"),
+        gates=(("energy", None, 0.65),),
+    ),
     # Calm and reassuring: low energy, friendly, acoustic.
-    Emotion.FEAR: Target(0.60, 0.30, acousticness=0.60, weights=Weights(acousticness=0.5)),
+    Emotion.FEAR: Target(
+        0.60, 0.30, acousticness=0.60, weights=Weights(acousticness=0.5),
+        profile=(1, 0, 0, 0), families=_lean("acoustic classical ambient jazz", "metal electronic"),
+        gates=(("energy", None, 0.5),),
+    ),
     # Pleasant, neither sleepy nor loud.
-    Emotion.DISGUST: Target(0.65, 0.55),
-}
+    Emotion.DISGUST: Target(
+        0.65, 0.55, speechiness=0.05, weights=Weights(speechiness=0.3),
+        profile=(0.3, 0, 0.7, 0), families=_lean("pop acoustic r&b jazz", "metal"),
+    ),
+}  # fmt: skip
 
 _MOODS: dict[Mood, Target] = {
     Mood.MORNING_COFFEE: Target(
-        0.65,
-        0.40,
-        acousticness=0.55,
-        danceability=0.55,
-        speechiness=0.05,
-        tempo=100,
-        weights=Weights(acousticness=0.6, danceability=0.2, speechiness=0.2, tempo=0.2),
+        0.65, 0.40, acousticness=0.55, danceability=0.55, speechiness=0.05, tempo=100,
+        weights=Weights(acousticness=0.6, danceability=0.2, speechiness=0.5, tempo=0.2),
+        profile=(0.5, 0, 0.5, 0), families=_lean("acoustic jazz pop brazilian r&b", "metal electronic"),
+        gates=(("energy", None, 0.65), ("speechiness", None, 0.2)),
     ),
     Mood.RELAXING: Target(
-        0.50,
-        0.20,
-        acousticness=0.75,
-        danceability=0.45,
-        tempo=80,
-        weights=Weights(acousticness=0.8, danceability=0.2, tempo=0.3),
+        0.40, 0.20, acousticness=0.75, danceability=0.40, tempo=80, loudness=-16,
+        weights=Weights(acousticness=0.8, danceability=0.2, tempo=0.3, loudness=0.3),
+        profile=(1, 0, 0, 0), families=_lean("ambient classical acoustic jazz", "metal hip-hop electronic"),
+        gates=(("energy", None, 0.45),),
     ),
     Mood.EXERCISE: Target(
-        0.60,
-        0.90,
-        tempo=135,
-        danceability=0.70,
-        acousticness=0.05,
-        weights=Weights(tempo=0.8, danceability=0.5, acousticness=0.3),
+        0.60, 0.90, tempo=135, danceability=0.70, acousticness=0.05, loudness=-5,
+        weights=Weights(tempo=0.8, danceability=0.5, acousticness=0.3, loudness=0.3),
+        profile=(0, 1, 0, 0),
+        families=_lean("electronic hip-hop rock latin", "ambient classical acoustic jazz soundtrack"),
+        gates=(("energy", 0.7, None), ("tempo", 110, None)),
     ),
     Mood.HEART_TOUCHING: Target(
-        0.30,
-        0.35,
-        acousticness=0.65,
-        instrumentalness=0.0,
-        speechiness=0.04,
-        tempo=80,
+        0.30, 0.35, acousticness=0.65, instrumentalness=0.0, speechiness=0.04, tempo=80,
         weights=Weights(acousticness=0.6, instrumentalness=0.4, speechiness=0.2, tempo=0.2),
+        profile=(0.4, 0, 0, 0.6), families=_lean("acoustic r&b pop soundtrack", "metal electronic hip-hop"),
+        gates=(("instrumentalness", None, 0.3), ("energy", None, 0.6)),
     ),
     Mood.FOCUS: Target(
-        0.45,
-        0.40,
-        instrumentalness=0.80,
-        speechiness=0.03,
-        acousticness=0.50,
+        0.45, 0.40, instrumentalness=0.80, speechiness=0.03, acousticness=0.50,
         weights=Weights(instrumentalness=1.0, speechiness=0.8, acousticness=0.2),
+        profile=(1, 0, 0, 0), families=_lean("ambient classical jazz", "hip-hop metal"),
+        gates=(("instrumentalness", 0.5, None), ("speechiness", None, 0.1)),
     ),
     Mood.PARTY: Target(
-        0.75,
-        0.85,
-        danceability=0.85,
-        tempo=124,
-        weights=Weights(danceability=1.0, tempo=0.3),
+        0.75, 0.85, danceability=0.85, tempo=124, weights=Weights(danceability=1.0, tempo=0.3),
+        profile=(0, 0.5, 0.5, 0),
+        families=_lean("electronic latin pop hip-hop brazilian reggae k-pop", "ambient classical acoustic jazz metal"),
+        gates=(("danceability", 0.65, None),),
     ),
-}
+}  # fmt: skip
 
 # Emotions that LIFT changes; the rest read as pleasant or neutral already.
 NEGATIVE_EMOTIONS: frozenset[Emotion] = frozenset(_LIFT)

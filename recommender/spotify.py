@@ -34,6 +34,7 @@ from spotipy.oauth2 import SpotifyClientCredentials
 
 from recommender.catalog import Catalog
 from recommender.engine import Recommender
+from recommender.errors import SpotifyError, SpotifyRateLimited
 from recommender.track import Track
 
 __all__ = [
@@ -52,22 +53,6 @@ MAX_PAUSE = 300.0  # a 429 pauses Spotify for its Retry-After, but never longer 
 FAILURES_TO_OPEN = 3
 COOLDOWN = 60.0
 DEADLINE = 1.5  # a reply never waits longer than this for Spotify
-
-
-class SpotifyError(Exception):
-    """A Spotify call failed; `retry` says whether one quick retry may help (5xx, timeout)."""
-
-    def __init__(self, detail: str, *, retry: bool = False) -> None:
-        super().__init__(f"Spotify: {detail}")
-        self.retry = retry
-
-
-class SpotifyRateLimited(SpotifyError):
-    """Spotify answered 429; `retry_after` is its Retry-After in seconds (None if unusable)."""
-
-    def __init__(self, retry_after: float | None) -> None:
-        super().__init__(f"HTTP 429 (Retry-After {retry_after})")
-        self.retry_after = retry_after
 
 
 class CircuitBreaker:

@@ -11,7 +11,11 @@ SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """One song from the catalog (or from live Spotify), with the audio features we rank on."""
+    """One song from the catalog (or from live Spotify), with the audio features we rank on.
+
+    `genre` is the family (recommender.genres), `subgenre` one raw tag, `genres` every raw tag;
+    `language` is the confirmed language pool, if any; `artist` is the main artist.
+    """
 
     id: str
     title: str
@@ -26,6 +30,11 @@ class Track:
     instrumentalness: float = 0.0
     speechiness: float = 0.0
     tempo: float = 120.0
+    loudness: float = -8.0
+    mode: int = 1
+    genres: tuple[str, ...] = ()
+    language: str = ""
+    featuring: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:

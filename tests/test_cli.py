@@ -84,6 +84,18 @@ def test_recommend_for_a_user_never_repeats_in_ten_calls(tmp_path):
     assert len(seen) == 50 and len(set(seen)) == 50
 
 
+def test_recommend_language_makes_its_pool_likelier(tmp_path):
+    env = {"DATABASE_PATH": str(tmp_path / "db.sqlite3")}
+    for user in (1, 2, 3):
+        out = moodtune(
+            "recommend", "happy", "--language", "ko", "--user", str(user), "--json", env=env
+        )
+        songs = json.loads(out.stdout)["songs"]
+        assert len(songs) == 5 and 1 <= sum(s["genre"] == "k-pop" for s in songs) <= 2
+    out = moodtune("recommend", "happy", "--language", "es", "--seed", "1", "--json")
+    assert any(s["genre"] == "latin" for s in json.loads(out.stdout)["songs"])
+
+
 def test_recommend_rejects_unknown_emotion():
     out = moodtune("recommend", "hungry")
     assert out.returncode == 2 and "unknown emotion" in out.stderr

@@ -78,7 +78,7 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str, labels=FER2013_ORDER)
 
 
 def evaluate_dir(source: str | Path, backend: str = "litert", bundle: str | None = None) -> dict:
-    from models.errors import MoodTuneError
+    from models.errors import AnalysisError
     from models.pipeline import Analyzer
     from models.preprocess import preprocess_batch
     from training.data import list_folder, load_split
@@ -104,7 +104,7 @@ def evaluate_dir(source: str | Path, backend: str = "litert", bundle: str | None
         for path, label in items:
             try:
                 r = analyzer.analyze(path.read_bytes())
-            except MoodTuneError:
+            except AnalysisError:
                 continue
             found += 1
             y_true_l.append(label)
