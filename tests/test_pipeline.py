@@ -154,3 +154,9 @@ def test_selfie_framing_finds_one_face_in_the_first_pass():
     found = FaceDetector(min_face_fracs=(0.3,)).detect(gray)
     assert found.faces_found == 1
     assert 330 < found.box.x + found.box.w / 2 < 580  # the astronaut's face, not her suit
+
+
+@pytest.mark.parametrize("shape", [(16, 20_000), (20_000, 16), (30, 5000), (24, 24), (10, 10)])
+def test_detector_handles_long_thin_and_tiny_arrays(shape):
+    """The root of the 20000x16 traceback: the detector shrank the short side to zero rows."""
+    assert FaceDetector().detect_all(np.full(shape, 128, np.uint8)) == []
