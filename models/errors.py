@@ -39,6 +39,15 @@ class ImageTooLarge(ImageError):
     )
 
 
+class OddImageShape(ImageError):
+    """Too small, or too long and thin, to hold a face."""
+
+    user_message = (
+        "That picture is too small or too long and thin to show a face. "
+        "Please send a normal selfie, straight from your camera."
+    )
+
+
 class NoFaceFound(MoodTuneError):
     user_message = (
         "I couldn't find a face in that photo. Try a well-lit selfie, facing the camera, "

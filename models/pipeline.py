@@ -9,7 +9,7 @@ import numpy as np
 from models.classifier import EmotionModel, load_model
 from models.emotion import Box, FaceReading
 from models.face import FaceDetector
-from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_gray_scaled
+from models.image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode, read_header
 from models.preprocess import preprocess_face
 
 
@@ -34,7 +34,7 @@ class Analyzer:
 
     def analyze(self, data: bytes) -> FaceReading:
         """Image bytes -> reading of the largest face (raises our ImageError / NoFaceFound)."""
-        gray, scale = decode_gray_scaled(data, self.max_bytes, self.max_pixels)
+        gray, scale = decode(data, read_header(data, self.max_bytes, self.max_pixels))
         reading = self.analyze_gray(gray)
         if scale != 1.0:  # report the face box in the sender's pixel coordinates
             b = reading.face
