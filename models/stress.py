@@ -1,17 +1,19 @@
-"""Peak memory of reading heavy images: `python -m models.stress [--count 1 30] [--side 6324]`.
+"""Peak memory of reading heavy images: `python -m models.stress [--image png] [--count 1 30]`.
 
-The heavy image is a valid RGB PNG of side x side pixels (by default 6324 x 6324, just under
-the 40 MP limit) that compresses to ~170 KB: cheap to send, expensive to decode. For each count
-a fresh process loads the analyzer, reads one small photo (so lazily allocated buffers are in
-the baseline), then hands the same heavy PNG to `count` threads at once, as `count` people
-sending it together would. Printed per count: RSS after loading (VmRSS), the process's peak
-RSS (VmHWM, from start to end, which is what the issue measured), the outcome of each reading
-and the wall time.
+`--image png` (the default) is a valid RGB PNG of 6324 x 6324 pixels (`--side`; just under the
+40 MP limit) that compresses to ~170 KB: cheap to send, expensive to decode. `webp` (4400 x 4400)
+and `jpeg` (progressive, 4:4:4, 3800 x 3800) are the costliest of their formats that the decode
+budget in models/image.py still admits. For each count a fresh process loads the analyzer, reads
+one small photo (so lazily allocated buffers are in the baseline), then hands the same image to
+`count` threads at once, as `count` people sending it together would. Printed per count: RSS
+after loading (VmRSS), the process's peak RSS (VmHWM, from start to end, which is what the issue
+measured), the outcome of each reading and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import struct
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
+from PIL import Image
 
 from models.errors import MoodTuneError
 from models.pipeline import Analyzer
@@ -60,6 +63,21 @@ def heavy_png(side: int = 6324) -> bytes:
     return png_from_rows(side, side, rows())
 
 
+def heavy_image(kind: str, side: int | None = None) -> bytes:
+    """The test image for --image `kind` (png, webp or jpeg), optionally of another side."""
+    if kind == "png":
+        return heavy_png(side or 6324)
+    side = side or {"webp": 4400, "jpeg": 3800}[kind]
+    rgb = np.full((side, side, 3), 128, np.uint8)
+    rgb[512:900, :, 0] = (np.arange(side) * 255 // side).astype(np.uint8)
+    buf = io.BytesIO()
+    if kind == "webp":
+        Image.fromarray(rgb).save(buf, format="WEBP", quality=80)
+    else:
+        Image.fromarray(rgb).save(buf, format="JPEG", progressive=True, subsampling=0)
+    return buf.getvalue()
+
+
 def small_photo() -> bytes:
     """A plain 640x480 grey PNG, only to warm the pipeline up."""
     return png_from_rows(640, 480, (bytes([90]) * 640 for _ in range(480)), color=False)
@@ -74,9 +92,10 @@ def status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def run(count: int, side: int) -> None:
-    """Read the heavy PNG `count` times at once in this process; print one result line."""
-    data = heavy_png(side)
+def run(count: int, data: bytes) -> None:
+    """Read `data` `count` times at once in this process; print one result line."""
+    with Image.open(io.BytesIO(data)) as img:
+        what = f"{img.size[0]}x{img.size[1]} {img.format}"
     analyzer = Analyzer.load("litert")
     _outcome(analyzer, small_photo())
     loaded = status_kb("VmRSS")
@@ -100,7 +119,7 @@ def run(count: int, side: int) -> None:
     peak = status_kb("VmHWM")
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(outcomes.items()))
     print(
-        f"{count:>5} {side}x{side} PNG {len(data) / 1024:6.0f} KB | loaded {loaded / 1024:5.0f} MB"
+        f"{count:>5} x {what} {len(data) / 1024:6.0f} KB | loaded {loaded / 1024:5.0f} MB"
         f" | peak {peak / 1024:5.0f} MB | {wall:5.1f} s | {kinds}",
         flush=True,
     )
@@ -116,17 +135,21 @@ def _outcome(analyzer: Analyzer, data: bytes) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--image", choices=["png", "webp", "jpeg"], default="png")
+    p.add_argument("--side", type=int, help="the image's width and height (default: per kind)")
     p.add_argument("--count", type=int, nargs="+", default=[1, 30], help="readings at once")
-    p.add_argument("--side", type=int, default=6324, help="the heavy PNG's width and height")
-    p.add_argument("--in-process", action="store_true", help="one count, in this process")
+    p.add_argument("--in-process", action="store_true", help="one count, image bytes on stdin")
     args = p.parse_args(argv)
     if args.in_process:
         (count,) = args.count
-        run(count, args.side)
+        run(count, sys.stdin.buffer.read())
         return 0
-    for count in args.count:  # a fresh process each, since peak RSS only ever grows
-        cmd = [sys.executable, "-m", "models.stress", "--in-process"]
-        subprocess.run([*cmd, "--count", str(count), "--side", str(args.side)], check=True)
+    # Made here, handed over on stdin: the child's peak RSS is the reading's alone. A fresh
+    # child for each count, since peak RSS only ever grows.
+    data = heavy_image(args.image, args.side)
+    for count in args.count:
+        cmd = [sys.executable, "-m", "models.stress", "--in-process", "--count", str(count)]
+        subprocess.run(cmd, input=data, check=True)
     return 0
 
 

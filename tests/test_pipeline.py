@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from models import pipeline
 from models.emotion import Emotion
 from models.errors import (
     CorruptImage,
@@ -19,6 +21,7 @@ from models.errors import (
 )
 from models.face import FaceDetector
 from models.image import TOO_COSTLY_MESSAGE, decode_gray, decode_gray_scaled, read_header
+from models.pipeline import Analyzer
 from models.preprocess import preprocess_batch, preprocess_face
 from tests import media
 
@@ -270,3 +273,45 @@ def test_png_exif_orientation_is_applied():
     exif[0x0112] = 6  # rotate 90 degrees clockwise to show
     data = media.pillow_bytes(Image.fromarray(noise), "PNG", exif=exif)
     np.testing.assert_array_equal(decode_gray(data), np.rot90(noise, -1))
+
+
+def test_decodes_run_at_most_max_decodes_at_once(analyzer, monkeypatch):
+    capped = Analyzer(analyzer.model, max_decodes=2)
+    state = threading.Condition()
+    inside, most, gate = 0, 0, threading.Event()
+    real_decode = pipeline.decode
+
+    def held_decode(data, header):
+        nonlocal inside, most
+        with state:
+            inside += 1
+            most = max(most, inside)
+            state.notify_all()
+        gate.wait(timeout=60)
+        with state:
+            inside -= 1
+        return real_decode(data, header)
+
+    monkeypatch.setattr(pipeline, "decode", held_decode)
+    results: list = []
+    threads = [
+        threading.Thread(target=lambda: results.append(capped.analyze(media.png_face())))
+        for _ in range(6)
+    ]
+    try:
+        for t in threads:
+            t.start()
+        with state:
+            assert state.wait_for(lambda: inside == 2, timeout=30)
+            # A third decode would start at once if the cap let it: give it the chance. (A wait
+            # on the condition that would show it, not a sleep; it can only time out here.)
+            assert not state.wait_for(lambda: inside > 2, timeout=0.5)
+        # A refusal doesn't queue behind the held decodes.
+        with pytest.raises(ImageTooLarge):
+            capped.analyze(media.bomb_png())
+    finally:
+        gate.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert most == 2
+    assert [r.emotion for r in results] == [Emotion.HAPPY] * 6
