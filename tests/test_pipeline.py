@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import Counter
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from models import pipeline
+from models import fuzz, pipeline
 from models.emotion import Emotion
 from models.errors import (
     CorruptImage,
@@ -165,12 +166,6 @@ def test_selfie_framing_finds_one_face_in_the_first_pass():
     assert 330 < found.box.x + found.box.w / 2 < 580  # the astronaut's face, not her suit
 
 
-@pytest.mark.parametrize("shape", [(16, 20_000), (20_000, 16), (30, 5000), (24, 24), (10, 10)])
-def test_detector_handles_long_thin_and_tiny_arrays(shape):
-    """The root of the 20000x16 traceback: the detector shrank the short side to zero rows."""
-    assert FaceDetector().detect_all(np.full(shape, 128, np.uint8)) == []
-
-
 @pytest.mark.parametrize(
     ("data", "error"),
     [
@@ -179,6 +174,7 @@ def test_detector_handles_long_thin_and_tiny_arrays(shape):
         (media.gray_png(1, 1), OddImageShape),
         (media.gray_png(1001, 100), OddImageShape),
         (media.bomb_png(), ImageTooLarge),
+        (fuzz.jpeg_size(media.smiling_jpeg(), 65_535, 65_535), ImageTooLarge),
         (media.gray_png(7000, 7000), ImageTooLarge),
         (media.truncated_jpeg(), CorruptImage),
         (media.png_face()[:-100], CorruptImage),
@@ -194,7 +190,7 @@ def test_detector_handles_long_thin_and_tiny_arrays(shape):
         (media.pillow_bytes(Image.new("L", (64, 64)), "TIFF"), UnsupportedImage),
     ],
     ids=[
-        "20000x16", "16x20000", "1x1", "aspect-10.01", "bomb-png", "49MP", "truncated-jpeg",
+        "20000x16", "16x20000", "1x1", "aspect-10.01", "bomb-png", "bomb-jpeg", "49MP", "truncated-jpeg",
         "truncated-png", "truncated-webp", "chunk-claims-2GB", "empty", "animated-png",
         "animated-webp", "text", "pdf", "gif", "bmp", "tiff",
     ],
@@ -210,6 +206,12 @@ def test_aspect_ratio_up_to_ten_is_read():
     """10:1 is the widest accepted; past it OddImageShape (above)."""
     assert decode_gray(media.gray_png(1000, 100)).shape == (100, 1000)
     assert decode_gray(media.gray_png(100, 1000)).shape == (1000, 100)
+
+
+@pytest.mark.parametrize("shape", [(16, 20_000), (20_000, 16), (30, 5000), (24, 24), (10, 10)])
+def test_detector_handles_long_thin_and_tiny_arrays(shape):
+    """The root of the 20000x16 traceback: the detector shrank the short side to zero rows."""
+    assert FaceDetector().detect_all(np.full(shape, 128, np.uint8)) == []
 
 
 def test_too_large_message_names_the_limits_in_force():
@@ -315,3 +317,11 @@ def test_decodes_run_at_most_max_decodes_at_once(analyzer, monkeypatch):
             t.join(timeout=60)
     assert most == 2
     assert [r.emotion for r in results] == [Emotion.HAPPY] * 6
+
+
+def test_fuzzed_images_raise_only_domain_errors(analyzer):
+    """100 of models.fuzz's mutants (python -m models.fuzz runs 1,000 and more)."""
+    seeds = fuzz.seed_images()
+    outcomes = Counter(fuzz.outcome(analyzer, c.data) for c in fuzz.mutants(seeds, 100, seed=7))
+    assert not [o for o in outcomes if o.startswith("unhandled")], outcomes
+    assert outcomes["ok"] and outcomes["refused:CorruptImage"], outcomes  # both paths reached
