@@ -150,28 +150,20 @@ def png_chunks(data: bytes) -> list[tuple[int, int]]:
 
 
 def jpeg_size(data: bytes, width: int | None = None, height: int | None = None) -> bytes:
-    """`data` with the frame header's (SOF) width and height replaced."""
-    pos = _jpeg_sof(data)
-    if pos < 0:
+    """`data` with the frame header's (SOF: FFC0-FFCF but C4, C8, CC) width and height set."""
+    sofs = [
+        p
+        for p in _jpeg_segments(data)
+        if 0xC0 <= data[p + 1] <= 0xCF and data[p + 1] not in (0xC4, 0xC8, 0xCC)
+    ]
+    if not sofs or sofs[0] + 9 > len(data):
         return data
-    out = bytearray(data)
+    out, pos = bytearray(data), sofs[0]
     if height is not None:
         out[pos + 5 : pos + 7] = struct.pack(">H", height % 65536)
     if width is not None:
         out[pos + 7 : pos + 9] = struct.pack(">H", width % 65536)
     return bytes(out)
-
-
-def _jpeg_sof(data: bytes) -> int:
-    """Offset of the first SOF marker (FFC0-FFCF but C4, C8, CC), or -1."""
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return pos if pos + 10 <= len(data) else -1
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        pos += 2 + length
-    return -1
 
 
 def webp_canvas(data: bytes, width: int, height: int) -> bytes:
