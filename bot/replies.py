@@ -31,7 +31,16 @@ from bot.history import HistorySummary, format_summary
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
 from models.emotion import Emotion, FaceReading
-from models.errors import CorruptImage, ImageError, ImageTooLarge, NoFaceFound, UnsupportedImage
+from models.errors import (
+    AnimatedImage,
+    CorruptImage,
+    CostlyImage,
+    ImageError,
+    ImageTooLarge,
+    NoFaceFound,
+    OddImageShape,
+    UnsupportedImage,
+)
 from recommender.errors import RecommenderError
 from recommender.moods import Strategy
 from recommender.track import Mood, Track
@@ -115,6 +124,18 @@ REMINDERS_OFF = "🔕 Reminders are off."
 
 # What to say about the errors we expect, most specific class first.
 _ERRORS: dict[type[Exception], str] = {
+    AnimatedImage: (
+        "That's an animated image. Please send a still selfie: a photo, or a JPEG, PNG or "
+        "WebP file."
+    ),
+    CostlyImage: (
+        "That image is too large for me to open in this format. Please send it as a photo "
+        "rather than as a file: Telegram makes photos smaller on the way."
+    ),
+    OddImageShape: (
+        "That picture is too small or too long and thin to show a face. Please send a normal "
+        "selfie, straight from your camera."
+    ),
     UnsupportedImage: UNSUPPORTED_IMAGE,
     CorruptImage: (
         "That image seems damaged or incomplete, so I couldn't open it. "
@@ -144,7 +165,7 @@ def privacy_text(settings: Settings) -> str:
 
 def error_text(err: BaseException, settings: Settings) -> str | None:
     """What to tell the person about an error we expect; None for a fault on our side."""
-    if isinstance(err, ImageTooLarge):
+    if isinstance(err, ImageTooLarge) and not isinstance(err, CostlyImage):
         size = _bytes(settings.max_image_bytes)
         pixels = _pixels(settings.max_image_pixels)
         return (

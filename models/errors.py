@@ -19,8 +19,21 @@ class CorruptImage(ImageError):
     """An accepted format, but damaged or incomplete."""
 
 
+class AnimatedImage(UnsupportedImage):
+    """An animated PNG or WebP: a selfie is a still."""
+
+
 class ImageTooLarge(ImageError):
     """More bytes or pixels than the analyzer was built to accept."""
+
+
+class CostlyImage(ImageTooLarge):
+    """Within the limits, but this format at this size needs more memory to decode than we
+    spend on one image (sent as a photo, Telegram makes it smaller)."""
+
+
+class OddImageShape(ImageError):
+    """Too small, or too long and thin, to hold a face."""
 
 
 class NoFaceFound(AnalysisError):

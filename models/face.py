@@ -44,6 +44,7 @@ class FaceDetector:
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise RuntimeError(f"cannot load Haar cascade {path}")
+        self._window = self._cascade.getOriginalWindowSize()  # (24, 24) for the default
         # CascadeClassifier.detectMultiScale isn't documented as thread-safe.
         self._lock = threading.Lock()
         self.work_size = work_size
@@ -56,7 +57,12 @@ class FaceDetector:
     def detect_all(self, gray: np.ndarray) -> list[Box]:
         """All faces, largest first, in the input image's coordinates."""
         h, w = gray.shape[:2]
-        scale = min(1.0, self.work_size / max(h, w))
+        window = min(self._window)
+        if min(h, w) < window:
+            return []  # smaller than the cascade's smallest face
+        # Shrink the long side to work_size, but never the short side below one window: a long
+        # thin image would otherwise be resized to zero rows.
+        scale = min(1.0, max(self.work_size / max(h, w), window / min(h, w)))
         small = gray if scale == 1.0 else cv2.resize(
             gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
         )  # fmt: skip

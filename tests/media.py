@@ -99,3 +99,35 @@ def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
 
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def gray_png(width: int, height: int, value: int = 128) -> bytes:
+    """A flat grey PNG of any size (tiny: flat rows compress to almost nothing)."""
+    return encode(np.full((height, width), value, np.uint8), ".png")
+
+
+def pillow_bytes(img, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def face_pil(side: int = 512):
+    """The astronaut as a Pillow RGB image, resized to side x side."""
+    from PIL import Image
+
+    rgb = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2RGB)
+    return Image.fromarray(cv2.resize(rgb, (side, side), interpolation=cv2.INTER_CUBIC))
+
+
+def animated(fmt: str) -> bytes:
+    """A two-frame animated PNG or WebP of the face."""
+    face = face_pil(256)
+    return pillow_bytes(face, fmt, save_all=True, append_images=[face.rotate(10)])
+
+
+def png_with_lying_chunk() -> bytes:
+    """The face PNG with its first IDAT chunk claiming ~2 GB (OpenCV allocates what it is told)."""
+    data = png_face()
+    at = data.index(b"IDAT") - 4
+    return data[:at] + (0x7F000000).to_bytes(4, "big") + data[at + 4 :]
