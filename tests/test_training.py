@@ -74,14 +74,12 @@ def test_train_resume_export_promote_serve(tmp_path, toy_fer):
     assert meta["labels"] == [e.value for e in FER2013_ORDER] and meta["input_size"] == 48
     assert meta["run"]["bn_recalibrated_on"] == 140  # statistics of clean training faces
     assert meta["run"]["recipe"]["widths"] == [8, 8, 8, 8]
-    # Export serves val through the written bundle and reports parity. This 2-epoch toy model
-    # gives near-uniform probabilities, so float16 rounding may flip a near-tie's top emotion;
-    # the probability gap is what float16 must hold here, and test_pipeline holds the real
-    # model to the whole bar on FER2013 val.
-    from training.export import PARITY_MAX_GAP
-
-    parity = meta["metrics"]["litert_parity"]
-    assert parity["max_prob_gap"] <= PARITY_MAX_GAP, parity
+    # Export reads val through the written bundle and checks it against Keras. This 2-epoch toy
+    # model gives near-uniform probabilities, so float16 rounding may flip a near-tie; the
+    # probability gap is what float16 must hold here, and test_pipeline holds the real model
+    # to the whole serving bar on FER2013 val.
+    check = meta["metrics"]["serving_check"]
+    assert check["max_prob_gap"] <= 0.01, check
     # Promotion is the explicit step that changes what is served.
     served = tmp_path / "weights"
     assert promote.main([str(bundle), "--to", str(served)]) == 0
@@ -280,8 +278,8 @@ def test_full_integer_export_is_served_and_measured(tmp_path, toy_fer):
     assert export.main([*out, "--tflite", "int8-full"]) == 0
     meta = json.loads((bundle / "emotion.json").read_text())
     assert meta["tflite_weights"] == "int8-full"
-    assert set(meta["metrics"]["litert_parity"]) == {
-        "top1_agreement", "max_prob_gap", "accuracy", "passes"
+    assert set(meta["metrics"]["serving_check"]) == {
+        "accuracy_drop", "max_recall_drop", "ece_rise", "top1_agreement", "max_prob_gap", "passes"
     }  # fmt: skip
     from ai_edge_litert.interpreter import Interpreter
 

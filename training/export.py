@@ -8,9 +8,10 @@ version, calibration temperature, val metrics, lineage) to RUN/bundle unless --o
 otherwise. Several runs make an ensemble served as one graph: each member reads its own centre
 crop of the face and the probabilities are averaged inside the model, so serving makes one call.
 Batch-norm statistics are recomputed on the clean training faces first (training gathered them
-on augmented batches). The temperature is fitted on val (negative log-likelihood) and kept only
-if it lowers the calibration error; flip TTA is kept only if it earns half a point. Export then
-serves val through the written bundle and reports how closely LiteRT agrees with Keras.
+on augmented batches). Val is then read through the written LiteRT model, as served: flip TTA is
+kept only if it earns half a point, and the temperature (fitted by negative log-likelihood) only
+if it lowers the calibration error. The serving check says whether LiteRT reads val as well as
+Keras (accuracy, each recall, calibration), so a quantised model is judged by what users get.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from models.classifier import calibrate
 from models.emotion import FER2013_ORDER
 from models.preprocess import INPUT_SIZE, PREPROCESS_VERSION, preprocess_batch
 
-# What the tests hold the exported model to: same top emotion on val, probabilities close.
-PARITY_MIN_AGREEMENT = 0.995
-PARITY_MAX_GAP = 0.01
+# What a served LiteRT model must keep of the Keras model it came from, on val: what users get
+# (accuracy, each emotion's recall, calibration), not bit-for-bit agreement, so a quantised
+# model that reads as well is servable. The tests hold the committed bundle to the same bar.
+SERVING_MAX_ACCURACY_DROP = 0.005
+SERVING_MAX_RECALL_DROP = 0.03  # one or two faces of the rarest class (disgust: 56 in val)
+SERVING_MAX_ECE_RISE = 0.01
 ARCH_KEYS = ("widths", "convs", "dropout", "head")
 
 
@@ -65,18 +69,27 @@ def choose_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
     return t if expected_calibration_error(calibrate(probs, t), labels) < before else 1.0
 
 
-def litert_parity(bundle: Path, x: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict:
-    """Serve x through the bundle's LiteRT model; compare with the Keras probabilities."""
-    from models.classifier import load_model
+def serving_check(served: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+    """How the served (LiteRT) probabilities compare with the Keras ones on labelled faces."""
 
-    probs = load_model(bundle, "litert").predict_many(x)
-    agreement = float((probs.argmax(1) == reference.argmax(1)).mean())
-    gap = float(np.abs(probs - reference).max())
+    def recall(p: np.ndarray) -> np.ndarray:
+        pred = p.argmax(1)
+        return np.array([(pred[labels == k] == k).mean() for k in range(p.shape[1])])
+
+    acc_drop = float((reference.argmax(1) == labels).mean() - (served.argmax(1) == labels).mean())
+    recall_drop = float(np.nan_to_num(recall(reference) - recall(served)).max())
+    ece_rise = expected_calibration_error(served, labels) - expected_calibration_error(
+        reference, labels
+    )
     return {
-        "top1_agreement": round(agreement, 4),
-        "max_prob_gap": round(gap, 4),
-        "accuracy": round(float((probs.argmax(1) == labels).mean()), 4),
-        "passes": agreement >= PARITY_MIN_AGREEMENT and gap <= PARITY_MAX_GAP,
+        "accuracy_drop": round(acc_drop, 4),
+        "max_recall_drop": round(recall_drop, 4),
+        "ece_rise": round(ece_rise, 4),
+        "top1_agreement": round(float((served.argmax(1) == reference.argmax(1)).mean()), 4),
+        "max_prob_gap": round(float(np.abs(served - reference).max()), 4),
+        "passes": acc_drop <= SERVING_MAX_ACCURACY_DROP
+        and recall_drop <= SERVING_MAX_RECALL_DROP
+        and ece_rise <= SERVING_MAX_ECE_RISE,
     }
 
 
@@ -161,44 +174,49 @@ def main(argv: list[str] | None = None) -> int:
 
     val = load_split(data, "val")
     x = preprocess_batch(val.images)
-    plain = model.predict(x, 256, verbose=0)
-    both = (plain + model.predict(x[:, :, ::-1], 256, verbose=0)) / 2
-    acc_plain = float((plain.argmax(1) == val.labels).mean())
-    acc_tta = float((both.argmax(1) == val.labels).mean())
-    # Flip TTA doubles the per-face cost; keep it only when it buys at least half a point.
-    tta = acc_tta - acc_plain >= a.tta_min_gain
-    probs = both if tta else plain
-    t = choose_temperature(probs, val.labels)
-    cal = calibrate(probs, t)
     archs = [arch for _, arch, *_ in members]
     lineages = [run_meta for *_, run_meta, _ in members]
     meta = {
         "labels": [e.value for e in FER2013_ORDER],
         "input_size": INPUT_SIZE,
         "preprocess_version": PREPROCESS_VERSION,
-        "temperature": t,
-        "tta_flip": tta,
+        "temperature": 1.0,
+        "tta_flip": False,
         "architecture": archs[0] if len(archs) == 1 else {"ensemble": archs},
         "params": int(model.count_params()),
         "tflite_weights": a.tflite,
-        "metrics": {
-            "val_accuracy": round(acc_tta if tta else acc_plain, 4),
-            "val_accuracy_plain": round(acc_plain, 4),
-            "val_accuracy_flip_tta": round(acc_tta, 4),
-            "val_ece_before": round(expected_calibration_error(probs, val.labels), 4),
-            "val_ece_after": round(expected_calibration_error(cal, val.labels), 4),
-        },
         "run": lineages[0] if len(lineages) == 1 else {"ensemble": lineages},
     }
-    (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")  # LiteRT reads it
-    meta["metrics"]["litert_parity"] = parity = litert_parity(out, x, val.labels, cal)
+    # Flip TTA and the temperature are chosen on what is served: the LiteRT model's own
+    # probabilities (read here through a provisional emotion.json with neither applied).
     (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if not parity["passes"]:
-        print(
-            f"warning: LiteRT ({a.tflite}) misses the parity bar: top-1 agreement "
-            f"{parity['top1_agreement']:.2%} (need {PARITY_MIN_AGREEMENT:.1%}), max probability "
-            f"gap {parity['max_prob_gap']:.3f} (need <= {PARITY_MAX_GAP})"
-        )
+    from models.classifier import load_model
+
+    lite = load_model(out, "litert")
+    served = {"plain": lite.predict_many(x), "flip": lite.predict_many(x[:, :, ::-1])}
+    keras_p = {"plain": model.predict(x, 256, verbose=0)}
+    keras_p["flip"] = model.predict(x[:, :, ::-1], 256, verbose=0)
+    for p in (served, keras_p):
+        p["both"] = (p["plain"] + p["flip"]) / 2
+    acc = {k: float((p.argmax(1) == val.labels).mean()) for k, p in served.items()}
+    # Flip TTA doubles the per-face cost; keep it only when it buys at least half a point.
+    tta = acc["both"] - acc["plain"] >= a.tta_min_gain
+    view = "both" if tta else "plain"
+    t = choose_temperature(served[view], val.labels)
+    cal, cal_keras = calibrate(served[view], t), calibrate(keras_p[view], t)
+    meta.update(temperature=t, tta_flip=tta)
+    meta["metrics"] = {
+        "val_accuracy": round(acc[view], 4),
+        "val_accuracy_plain": round(acc["plain"], 4),
+        "val_accuracy_flip_tta": round(acc["both"], 4),
+        "val_accuracy_keras": round(float((cal_keras.argmax(1) == val.labels).mean()), 4),
+        "val_ece_before": round(expected_calibration_error(served[view], val.labels), 4),
+        "val_ece_after": round(expected_calibration_error(cal, val.labels), 4),
+        "serving_check": (check := serving_check(cal, cal_keras, val.labels)),
+    }
+    (out / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if not check["passes"]:
+        print(f"warning: LiteRT ({a.tflite}) reads val worse than Keras: {check}")
     sizes = {f.name: f.stat().st_size for f in out.iterdir() if f.name.startswith("emotion")}
     print(json.dumps({"out": str(out), "sizes": sizes, **meta["metrics"], "temperature": t}))
     return 0
