@@ -128,7 +128,7 @@ def print_reading(path: str, reading, tracks) -> None:
     from bot.replies import ADJECTIVE, EMOJI, confidence_words
 
     e = reading.emotion
-    print(f"{path}: {EMOJI[e]} {e.value} ({confidence_words(reading.confidence)}, "
+    print(f"{path}: {EMOJI[e]} {ADJECTIVE[e]} ({confidence_words(reading.confidence)}, "
           f"{reading.confidence:.0%}); faces found: {reading.faces_found}")  # fmt: skip
     print("  " + "  ".join(f"{x.value} {p:.0%}" for x, p in reading.ranked()))
     print(f"  songs for someone {ADJECTIVE[e]}:")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Coroutine
-from datetime import time
 from typing import Any
 
 from telegram import Message, Update
@@ -31,13 +29,12 @@ from bot.buttons import (
     StyleButton,
     TimezoneButton,
 )
+from bot.charts import render as render_history
 from bot.context import Context
-from bot.history import format_summary, render_chart
+from bot.history import format_summary
 from models.errors import ImageTooLarge
 
 log = logging.getLogger(__name__)
-
-REMIND_AT = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")  # /remind 8:30
 
 
 def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
@@ -181,7 +178,7 @@ async def send_history(
 ) -> None:
     summary = await context.moodtune.history(user_id, days=days, pages_back=page)
     if summary.total_readings:
-        png = await asyncio.to_thread(render_chart, summary)
+        png = await asyncio.to_thread(render_history, summary)
         await message.reply_photo(png, caption=replies.history_caption(summary))
     markup = replies.history_keyboard(days, page)
     await message.reply_text(format_summary(summary), reply_markup=markup)
@@ -219,11 +216,13 @@ async def remind(update: Update, context: Context) -> None:
         case ["weekly", day] if day[:3] in replies.WEEKDAYS:
             person = await service.remind_weekly(user_id, replies.WEEKDAYS.index(day[:3]))
             text = replies.weekly_reminder_text(person.weekly_day)
-        case [at] if REMIND_AT.fullmatch(at):
-            person = await service.remind_daily(user_id, time.fromisoformat(at.zfill(5)))
+        case [*words] if words and (at := reminders.parse_time(" ".join(words))):
+            person = await service.remind_daily(user_id, at)
             text = replies.daily_reminder_text(person.remind_at)
-        case _:
+        case []:
             person, text = None, replies.REMIND_HELP
+        case words:
+            person, text = None, replies.remind_not_understood(" ".join(words))
     if person is not None:
         reminders.schedule(context.application, person)
     await update.effective_message.reply_text(text)
@@ -237,8 +236,12 @@ async def inline_query(update: Update, context: Context) -> None:
 
 
 async def export(update: Update, context: Context) -> None:
-    csv_bytes, json_bytes = await context.moodtune.export(update.effective_user.id)
+    files = await context.moodtune.export(update.effective_user.id)
     message = update.effective_message
+    if files is None:
+        await message.reply_text(replies.NOTHING_TO_EXPORT)
+        return
+    csv_bytes, json_bytes = files
     await message.reply_document(csv_bytes, filename="moodtune-export.csv")
     await message.reply_document(
         json_bytes, filename="moodtune-export.json", caption=replies.EXPORT_CAPTION

@@ -27,9 +27,10 @@ from bot.buttons import (
     MoreButton,
     StyleButton,
 )
-from bot.history import HistorySummary, format_summary
+from bot.history import HistorySummary, format_summary, span_text
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
+from bot.vocabulary import ADJECTIVE, EMOJI
 from models.emotion import Emotion, FaceReading
 from models.errors import (
     AnimatedImage,
@@ -44,25 +45,6 @@ from models.errors import (
 from recommender.errors import RecommenderError
 from recommender.moods import Strategy
 from recommender.track import Mood, Track
-
-EMOJI = {
-    Emotion.ANGRY: "😠",
-    Emotion.DISGUST: "🤢",
-    Emotion.FEAR: "😨",
-    Emotion.HAPPY: "😊",
-    Emotion.SAD: "😢",
-    Emotion.SURPRISE: "😮",
-    Emotion.NEUTRAL: "😐",
-}
-ADJECTIVE = {
-    Emotion.ANGRY: "angry",
-    Emotion.DISGUST: "disgusted",
-    Emotion.FEAR: "afraid",
-    Emotion.HAPPY: "happy",
-    Emotion.SAD: "sad",
-    Emotion.SURPRISE: "surprised",
-    Emotion.NEUTRAL: "neutral",
-}
 
 WELCOME = (
     "👋 Hi! I'm <b>MoodTune</b>, your music companion.\n\n"
@@ -104,10 +86,8 @@ DELETE_CONFIRM = (
 DELETE_DONE = "🗑 Done: everything I held about you is erased. You can start afresh any time."
 DELETE_CANCELLED = "OK, nothing was deleted."
 ERASED_IN_FLIGHT = "Your data was erased while I was reading that photo, so I kept nothing."
-FIRST_NOTICE = (
-    "\n\nℹ️ First reading! I read facial expressions, not feelings, so correct me any time. "
-    "Your photo was not stored; /privacy says what is."
-)
+FIRST_NOTICE = "\n\n📔 Your first reading is in your diary: /history shows your week."
+NOTHING_TO_EXPORT = "I hold nothing about you right now, so there is nothing to export."
 MOOD_QUESTION = "What are you in the mood for?"
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
@@ -360,12 +340,19 @@ def genres_keyboard(genres: Genres) -> InlineKeyboardMarkup:
 NUDGE = "👋 How are you feeling today? Send me a selfie and I'll pick songs for it."
 REMIND_HELP = (
     "Reminders are opt-in:\n"
-    "• /remind 08:30 — a daily nudge at 08:30 your time\n"
+    "• /remind 8am or /remind 20:30 — a daily nudge at that time, your time\n"
     "• /remind weekly sun — a summary of your week every Sunday evening\n"
     "• /remind off — stop both\n"
     "Set your time zone first with /settings."
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def remind_not_understood(words: str) -> str:
+    return (
+        f"I didn't understand “{escape(words[:40])}” as a time. Try <code>/remind 8am</code>, "
+        "<code>/remind 20:30</code>, <code>/remind weekly sun</code> or <code>/remind off</code>."
+    )
 
 
 def daily_reminder_text(at: time) -> str:
@@ -382,7 +369,7 @@ def weekly_summary_text(summary: HistorySummary) -> str:
 
 
 def history_caption(summary: HistorySummary) -> str:
-    return f"Your moods, {summary.start} – {summary.end}"
+    return f"Your moods, {span_text(summary)}"
 
 
 STYLE_SAVED = {

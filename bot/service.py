@@ -110,6 +110,7 @@ class MoodTune:
             probabilities=reading.probabilities,
             track_ids=[t.id for t in tracks],
             at=self._clock(),
+            unsure=unsure,
         )
         first = not person.has_readings
         return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first)
@@ -306,9 +307,12 @@ class MoodTune:
 
     # -- privacy -----------------------------------------------------------------------------
 
-    async def export(self, user_id: int) -> tuple[bytes, bytes]:
-        """Everything stored about this person as (CSV, JSON) bytes."""
+    async def export(self, user_id: int) -> tuple[bytes, bytes] | None:
+        """Everything stored about this person as (CSV, JSON) bytes; None if we hold nothing
+        (never asked, or after /delete): no empty files."""
         data = await self._storage.export_user(user_id)
+        if data["user"] is None and not data["readings"] and not data["feedback"]:
+            return None
         return export_csv(data), json.dumps(data, indent=2, ensure_ascii=False).encode()
 
     async def erase(self, user_id: int) -> int:
@@ -322,7 +326,7 @@ class MoodTune:
 
 EXPORT_COLUMNS = (
     "id", "created_at", "source", "emotion", "confidence", "corrected_emotion", "mood",
-    "track_ids", "probabilities",
+    "track_ids", "probabilities", "unsure", "note",
 )  # fmt: skip
 
 
