@@ -114,6 +114,7 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(CommandHandler("genres", handlers.genres))
     app.add_handler(CommandHandler("settings", handlers.settings))
     app.add_handler(CommandHandler("remind", handlers.remind))
+    app.add_handler(CommandHandler("cancel", handlers.cancel))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(SELFIE, handlers.photo))
@@ -121,7 +122,8 @@ def add_handlers(app: MoodTuneApp) -> None:
         MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
     )
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
-    app.add_handler(MessageHandler(filters.TEXT, handlers.canned(replies.SEND_SELFIE)))
+    # Plain text: a note they were asked for (📝 Add a note), else a hint to send a selfie.
+    app.add_handler(MessageHandler(filters.TEXT, handlers.text))
     # Voice notes, videos, other documents, locations...: explain what to send instead.
     app.add_handler(
         MessageHandler(
@@ -140,6 +142,7 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.HistoryButton.matches, handlers.history_button),
         (buttons.TimezoneButton.matches, handlers.tz_button),
         (buttons.DeleteButton.matches, handlers.delete_button),
+        (buttons.NoteButton.matches, handlers.note_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))

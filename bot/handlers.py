@@ -26,6 +26,7 @@ from bot.buttons import (
     HistoryButton,
     MoodButton,
     MoreButton,
+    NoteButton,
     StyleButton,
     TimezoneButton,
 )
@@ -78,7 +79,7 @@ async def mood_button(update: Update, context: Context) -> None:
     await query.edit_message_reply_markup(reply_markup=None)
     await query.message.reply_text(
         replies.mood_text(result.mood, result.tracks),
-        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks),
+        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
 
 
@@ -129,6 +130,39 @@ async def more_button(update: Update, context: Context) -> None:
     await query.answer()
     markup = replies.songs_keyboard(button.entry_id, tracks)
     await query.message.reply_text(replies.more_text(tracks), reply_markup=markup)
+
+
+NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a note on
+
+
+async def note_button(update: Update, context: Context) -> None:
+    """ "📝 Add a note": their next text message (in this private chat) becomes the note."""
+    query = update.callback_query
+    button = NoteButton.parse(query.data)
+    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    context.user_data[NOTE_FOR] = button.entry_id
+    await query.message.reply_text(replies.NOTE_PROMPT)
+
+
+async def text(update: Update, context: Context) -> None:
+    """Plain text: the note they were asked for, else a hint to send a selfie."""
+    message = update.effective_message
+    entry_id = context.user_data.pop(NOTE_FOR, None) if message.chat.type == "private" else None
+    if entry_id is None:
+        await message.reply_text(replies.SEND_SELFIE)
+        return
+    note = await context.moodtune.add_note(update.effective_user.id, entry_id, message.text)
+    await message.reply_text(replies.note_saved_text(note) if note else replies.STALE_BUTTON)
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """/cancel: the way out of writing a note."""
+    pending = context.user_data.pop(NOTE_FOR, None)
+    text = replies.NOTE_CANCELLED if pending is not None else replies.NOTHING_TO_CANCEL
+    await update.effective_message.reply_text(text)
 
 
 async def genres(update: Update, context: Context) -> None:

@@ -25,12 +25,13 @@ from bot.buttons import (
     HistoryButton,
     MoodButton,
     MoreButton,
+    NoteButton,
     StyleButton,
 )
 from bot.history import HistorySummary, format_summary, span_text
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
-from bot.vocabulary import ADJECTIVE, EMOJI
+from bot.vocabulary import ADJECTIVE, EMOJI, NOUN
 from models.emotion import Emotion, FaceReading
 from models.errors import (
     AnimatedImage,
@@ -60,6 +61,8 @@ WELCOME = (
 HELP = (
     "<b>What I understand</b>\n"
     "📸 a selfie (photo, or a JPEG/PNG/WebP file) — your mood and 5 songs\n"
+    "🎥 a round video message (up to 20 s) — read from a few frames, never stored\n"
+    "📝 <i>Add a note</i> under a reading — a line about your day (/cancel to skip)\n"
     "/mood — pick a mood yourself and get songs\n"
     "/history — your last 7 days, with a chart\n"
     "/style — match my mood, or lift it\n"
@@ -210,13 +213,43 @@ def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup
     if result is None:
         return ERASED_IN_FLIGHT, None
     text = reading_text(result.reading, result.unsure)
+    text += learning_text(result.learning)
     if result.ask_mood:
         text += f"\n\n{MOOD_QUESTION}"
         markup = mood_keyboard(result.entry_id)
     else:
         text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
-        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True)
-    return text + (FIRST_NOTICE if result.first else ""), markup
+        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True, note=True)
+    return text + (FIRST_NOTICE if result.first else streak_text(result.streak)), markup
+
+
+def streak_text(days: int) -> str:
+    """The streak, or a gentle nudge to start one, after a reading."""
+    if days >= 2:
+        return f"\n\n🔥 {days} days in a row. See you tomorrow!"
+    return "\n\n📔 Saved in your diary. Come back tomorrow and start a streak."
+
+
+def learning_text(emotions: Sequence[Emotion]) -> str:
+    """ "I'm learning how your face shows sadness": their corrections adjust this read."""
+    if not emotions:
+        return ""
+    shown = " and ".join(NOUN[e] for e in emotions[:2])
+    return f"\n🧠 I'm learning how your face shows {shown}, from your corrections."
+
+
+NOTE_PROMPT = (
+    "📝 Write a line about your day and send it as a message. I'll keep it with this reading. "
+    "/cancel if you changed your mind."
+)
+NOTE_CANCELLED = "OK, no note."
+NOTHING_TO_CANCEL = "There's nothing to cancel."
+
+
+def note_saved_text(note: str) -> str:
+    return (
+        f"📝 Noted: <i>{escape(note)}</i>\nIt's in your /history; /delete erases it with the rest."
+    )
 
 
 def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
@@ -276,7 +309,7 @@ def share_url(track: Track) -> str:
 
 
 def songs_keyboard(
-    entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False
+    entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False, note: bool = False
 ) -> InlineKeyboardMarkup:
     rows = [
         [
@@ -292,6 +325,9 @@ def songs_keyboard(
     if correctable:
         fix = FixButton(entry_id).encode()
         rows.append([InlineKeyboardButton("Not quite? Pick your mood", callback_data=fix)])
+    if note:
+        add = NoteButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("📝 Add a note", callback_data=add)])
     return InlineKeyboardMarkup(rows)
 
 

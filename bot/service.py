@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
 from bot.diary import PersonState, Source, UserSettings
-from bot.history import HistorySummary, period_bounds, week_summary
-from bot.storage import Storage
+from bot.history import HistorySummary, period_bounds, streak, week_summary
+from bot.storage import NOTE_MAX_CHARS, Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SONGS_PER_REPLY = 5
 NOVELTY_DAYS = 30
+STREAK_DAYS = 90  # a streak is counted this far back at most
 # Below this top-class probability the reading is a guess; we say so and ask instead.
 UNSURE_BELOW = 0.40
 
@@ -52,6 +53,9 @@ class SelfieResult:
     ask_mood: bool
     unsure: bool
     first: bool = False  # the person's first diary entry
+    streak: int = 1  # days in a row with an entry, today's included
+    # Emotions whose reads their own corrections now adjust (the read that learns a face).
+    learning: tuple[Emotion, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,9 @@ class MoodTune:
             unsure=unsure,
         )
         first = not person.has_readings
-        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first)
+        now = self._clock()
+        days = streak([*person.active_times, now], now, person.settings.tzinfo)
+        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first, days)
 
     async def choose_mood(
         self, user_id: int, mood: Mood, entry_id: int | None = None
@@ -230,9 +236,18 @@ class MoodTune:
                 break
         return tuple(recent[:20])
 
+    async def add_note(self, user_id: int, entry_id: int, text: str) -> str | None:
+        """A line of their own on one of their entries; the note as kept, or None if the entry
+        isn't theirs (or the text is blank)."""
+        note = " ".join(text.split())[:NOTE_MAX_CHARS]
+        if not note or not await self._storage.set_note(user_id, entry_id, note):
+            return None
+        return note
+
     async def _person(self, user_id: int) -> PersonState:
-        since = self._clock() - timedelta(days=NOVELTY_DAYS)
-        return await self._storage.person(user_id, since)
+        now = self._clock()
+        since, active = now - timedelta(days=NOVELTY_DAYS), now - timedelta(days=STREAK_DAYS)
+        return await self._storage.person(user_id, since, active_since=active)
 
     async def _pick(
         self,

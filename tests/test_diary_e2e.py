@@ -17,7 +17,7 @@ from bot.storage import Storage
 from models.emotion import Emotion
 from tests import media
 from tests.telegram_stub import TelegramStub
-from tests.test_bot_e2e import ALICE, Bot, exported_files, running
+from tests.test_bot_e2e import ALICE, BOB, Bot, exported_files, running
 
 
 @pytest.fixture
@@ -107,3 +107,66 @@ async def test_30_day_view_is_a_calendar(bot: Bot):
     assert _rgb(PALETTE[Emotion.SAD]) in _colours(png)
     assert "quiet days" in month["text"] and "· —" not in month["text"]
     assert "-" not in photo.get("caption", "").replace("–", "")  # no ISO dates in the caption
+
+
+def _button(message: dict, prefix: str) -> str:
+    rows = message["reply_markup"]["inline_keyboard"]
+    return next(b["callback_data"] for row in rows for b in row
+                if b.get("callback_data", "").startswith(prefix))  # fmt: skip
+
+
+async def test_a_note_goes_to_history_export_and_delete(bot: Bot):
+    reading = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "📔" in reading["text"] or "🔥" in reading["text"]  # the diary, after a reading
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, reading, _button(reading, "note:"))
+    prompt = await bot.reply(ALICE, since=mark)
+    assert "/cancel" in prompt["text"]
+    saved = await bot.say(ALICE, "Long walk by the sea <3 & a good chat")
+    assert "Noted" in saved["text"] and "<3 & a good chat" in saved["text"]
+    # The next text is an ordinary message again.
+    assert "selfie" in (await bot.say(ALICE, "hello"))["text"]
+    assert bot.rows("SELECT note FROM readings WHERE user_id = ?", ALICE) == [
+        ("Long walk by the sea <3 & a good chat",)
+    ]
+    text, _ = await _history(bot, ALICE)
+    assert "📝 Long walk by the sea <3 & a good chat" in text["text"]
+    files = await exported_files(bot, ALICE, timeout=30)
+    assert "Long walk by the sea" in files["moodtune-export.csv"].decode()
+    (row,) = json.loads(files["moodtune-export.json"])["readings"]
+    assert row["note"] == "Long walk by the sea <3 & a good chat"
+    confirm = await bot.say(ALICE, "/delete")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, confirm, "del:yes")
+    await bot.stub.wait_for("editMessageText", since=mark)
+    assert bot.rows("SELECT count(*) FROM readings WHERE note IS NOT NULL") == [(0,)]
+
+
+async def test_a_note_can_be_cancelled_and_never_lands_on_someone_else(bot: Bot):
+    reading = await bot.send_photo(ALICE, media.smiling_jpeg())
+    note = _button(reading, "note:")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, reading, note)
+    await bot.reply(ALICE, since=mark)
+    assert "no note" in (await bot.say(ALICE, "/cancel"))["text"]
+    assert "selfie" in (await bot.say(ALICE, "just chatting"))["text"]
+    # Bob forges Alice's note button: refused, and his text stays his own.
+    bot.stub.add_user(BOB)
+    mark = bot.stub.mark()
+    bot.stub.forge_button_press(BOB, reading, note)
+    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
+    assert "expired" in answer.params["text"]
+    assert "selfie" in (await bot.say(BOB, "my day was fine"))["text"]
+    assert bot.rows("SELECT count(*) FROM readings WHERE note IS NOT NULL") == [(0,)]
+
+
+async def test_the_streak_shows_after_a_reading(bot: Bot):
+    now = datetime.now(UTC)
+    async with await Storage.open(bot.db) as store:
+        for days_ago in (1, 2):
+            await store.add_reading(ALICE, emotion="happy", confidence=0.9,
+                                    probabilities={"happy": 0.9}, at=now - timedelta(days=days_ago))  # fmt: skip
+    reading = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "🔥 3 days in a row" in reading["text"]
+    other = await bot.send_photo(BOB, media.smiling_jpeg())  # first ever: no streak line yet
+    assert "🔥" not in other["text"] and "/history" in other["text"]
