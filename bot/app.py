@@ -118,6 +118,7 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(SELFIE, handlers.photo))
+    app.add_handler(MessageHandler(filters.VIDEO_NOTE | filters.VIDEO, handlers.video))
     app.add_handler(
         MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
     )

@@ -33,7 +33,10 @@ from bot.buttons import (
 from bot.charts import render as render_history
 from bot.context import Context
 from bot.history import format_summary
-from models.errors import ImageTooLarge
+from models.errors import AnalysisError, ImageTooLarge
+from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
+from models.video import DEFAULT_MAX_VIDEO_BYTES as MAX_VIDEO_BYTES
+from models.video import VideoTooLong
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,27 @@ async def photo(update: Update, context: Context) -> None:
     data = bytes(await (await media.get_file()).download_as_bytearray())
     result = await context.moodtune.read_selfie(update.effective_user.id, data)
     del data  # the photo lives no longer than this handler
+    text, markup = replies.selfie_reply(result)
+    await message.reply_text(text, reply_markup=markup)
+
+
+async def video(update: Update, context: Context) -> None:
+    """A round video message or a short video: read from a few frames, like a selfie. Length
+    and size are checked from what Telegram tells before downloading anything."""
+    message = update.effective_message
+    clip = message.video_note or message.video
+    try:
+        if (clip.duration or 0) > MAX_VIDEO_SECONDS:
+            raise VideoTooLong(f"{clip.duration} s")  # refused before downloading it
+        if (clip.file_size or 0) > MAX_VIDEO_BYTES:
+            raise ImageTooLarge(f"{clip.file_size} bytes")
+        await message.chat.send_action(ChatAction.TYPING)
+        data = bytes(await (await clip.get_file()).download_as_bytearray())
+        result = await context.moodtune.read_video(update.effective_user.id, data)
+        del data  # the video lives no longer than this handler
+    except AnalysisError as err:
+        await message.reply_text(replies.video_error_text(err))
+        return
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
 

@@ -43,6 +43,9 @@ from models.errors import (
     OddImageShape,
     UnsupportedImage,
 )
+from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
+from models.video import DEFAULT_MAX_VIDEO_BYTES as MAX_VIDEO_BYTES
+from models.video import VideoTooLong
 from recommender.errors import RecommenderError
 from recommender.moods import Strategy
 from recommender.track import Mood, Track
@@ -78,8 +81,8 @@ SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help li
 UNKNOWN_COMMAND = "I don't know that command. Here's what I understand:\n\n" + HELP
 STICKER = "Nice sticker! 😄 But I need a real photo of your face to read your mood — send a selfie."
 NOT_A_PHOTO = (
-    "I can only read moods from photos. Please send a selfie as a photo "
-    "(or as a JPEG, PNG or WebP file)."
+    "I can only read moods from photos and short round video messages. Please send a selfie "
+    "as a photo (or as a JPEG, PNG or WebP file), or a round video of your face."
 )
 STALE_BUTTON = "That button has expired. Send a new selfie or use /mood."
 DELETE_CONFIRM = (
@@ -133,11 +136,31 @@ _ERRORS: dict[type[Exception], str] = {
 }
 
 
+def video_error_text(err: BaseException) -> str:
+    """What to say when a video can't be read: too long, too big, no face, not readable."""
+    if isinstance(err, VideoTooLong):
+        return (
+            f"That video is too long for me: I read clips of up to {MAX_VIDEO_SECONDS:.0f} "
+            "seconds. Send a short round video message, or a selfie."
+        )
+    if isinstance(err, ImageTooLarge):
+        return (
+            f"That video is too large for me (up to {_bytes(MAX_VIDEO_BYTES)}, 1080p). "
+            "A short round video message works best."
+        )
+    if isinstance(err, NoFaceFound):
+        return (
+            "I couldn't find a face in that video. Try again facing the camera, in good light, "
+            "with your whole face in the circle."
+        )
+    return "I couldn't read that video. Please send a round video message, or a selfie."
+
+
 def privacy_text(settings: Settings) -> str:
     return (
         "<b>Your data</b>\n"
-        "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their "
-        "Telegram file ids.\n"
+        "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped) "
+        "and their Telegram file ids.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
         "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
         f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "

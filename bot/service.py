@@ -98,9 +98,19 @@ class MoodTune:
     async def read_selfie(self, user_id: int, data: bytes) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
         erased their data while it was being read."""
+        return await self._read(user_id, self._analyzer.analyze, data)
+
+    async def read_video(self, user_id: int, data: bytes) -> SelfieResult | None:
+        """As `read_selfie`, for a round video message or a short video: a few frames decoded
+        in memory, the faces read and combined. Nothing of the video is kept."""
+        return await self._read(user_id, self._analyzer.analyze_video, data)
+
+    async def _read(
+        self, user_id: int, analyze: Callable[[bytes], FaceReading], data: bytes
+    ) -> SelfieResult | None:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        reading = await asyncio.to_thread(self._analyzer.analyze, data)
+        reading = await asyncio.to_thread(analyze, data)
         person = await self._person(user_id)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL

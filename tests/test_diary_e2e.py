@@ -170,3 +170,57 @@ async def test_the_streak_shows_after_a_reading(bot: Bot):
     assert "🔥 3 days in a row" in reading["text"]
     other = await bot.send_photo(BOB, media.smiling_jpeg())  # first ever: no streak line yet
     assert "🔥" not in other["text"] and "/history" in other["text"]
+
+
+@pytest.fixture(scope="module")
+def face_clip() -> bytes:
+    from tests.test_video import mp4
+
+    return mp4(media.astronaut_bgr(), seconds=3)
+
+
+async def _send_clip(bot: Bot, user: int, data: bytes, duration: int, note: bool = True):
+    mark = bot.stub.mark()
+    send = bot.stub.send_video_note if note else bot.stub.send_video
+    update = send(user, data, duration)
+    return update, await bot.reply(user, since=mark), mark
+
+
+async def test_a_round_video_with_a_face_is_read_and_nothing_of_it_kept(bot: Bot, face_clip):
+    update, reply, _ = await _send_clip(bot, ALICE, face_clip, duration=3)
+    assert "happy" in reply["text"] and "Songs for you" in reply["text"]
+    assert bot.rows("SELECT emotion, source FROM readings WHERE user_id = ?", ALICE) == [
+        ("happy", "face")
+    ]
+    raw = b"".join(p.read_bytes() for p in bot.db.parent.glob("moodtune.sqlite3*"))
+    note = update["message"]["video_note"]
+    assert note["file_id"].encode() not in raw and note["file_unique_id"].encode() not in raw
+    assert b"ftyp" not in raw and face_clip[:64] not in raw  # no MP4 data
+    # A short ordinary video is read the same way.
+    _, again, _ = await _send_clip(bot, ALICE, face_clip, duration=3, note=False)
+    assert "happy" in again["text"]
+
+
+async def test_a_round_video_without_a_face_says_so(bot: Bot):
+    import cv2
+    import numpy as np
+
+    from tests.test_video import mp4
+
+    blank = cv2.imdecode(np.frombuffer(media.no_face_png(), np.uint8), cv2.IMREAD_COLOR)
+    _, reply, _ = await _send_clip(bot, ALICE, mp4(blank, seconds=2), duration=2)
+    assert "couldn't find a face in that video" in reply["text"]
+    assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
+
+
+async def test_a_too_long_video_is_refused_before_downloading(bot: Bot, face_clip):
+    _, reply, mark = await _send_clip(bot, ALICE, face_clip, duration=45)
+    assert "too long" in reply["text"] and "20 seconds" in reply["text"]
+    assert bot.stub.calls("getFile", since=mark) == []  # Telegram's duration was enough
+    # A clip whose reported duration is wrong is still refused, from its own header.
+    from tests.test_video import mp4
+
+    long_clip = mp4(media.astronaut_bgr(), seconds=25, fps=2)
+    _, reply, mark = await _send_clip(bot, ALICE, long_clip, duration=5)
+    assert "too long" in reply["text"]
+    assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
