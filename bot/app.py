@@ -41,7 +41,7 @@ COMMANDS = [
     BotCommand("history", "Your last 7 days"),
     BotCommand("style", "Match my mood, or lift it"),
     BotCommand("genres", "Your favourite genres"),
-    BotCommand("settings", "Your time zone"),
+    BotCommand("settings", "Your time zone; learning your face"),
     BotCommand("remind", "Daily nudge or weekly summary"),
     BotCommand("export", "A copy of your data"),
     BotCommand("privacy", "What is stored, and what never is"),
@@ -144,6 +144,7 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.TimezoneButton.matches, handlers.tz_button),
         (buttons.DeleteButton.matches, handlers.delete_button),
         (buttons.NoteButton.matches, handlers.note_button),
+        (buttons.LearnFaceButton.matches, handlers.learn_face_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))

@@ -24,6 +24,7 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LearnFaceButton,
     MoodButton,
     MoreButton,
     NoteButton,
@@ -253,7 +254,17 @@ async def settings(update: Update, context: Context) -> None:
     else:
         await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
-    await message.reply_text(replies.settings_text(zone), reply_markup=replies.tz_keyboard())
+    markup = replies.settings_keyboard(await context.moodtune.learns_face(user_id))
+    await message.reply_text(replies.settings_text(zone), reply_markup=markup)
+
+
+async def learn_face_button(update: Update, context: Context) -> None:
+    """The /settings switch for the read that learns their face."""
+    query = update.callback_query
+    button = LearnFaceButton.parse(query.data)
+    person = await context.moodtune.set_learn_face(update.effective_user.id, button.on)
+    await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
+    await query.edit_message_reply_markup(replies.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:

@@ -23,6 +23,7 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LearnFaceButton,
     MoodButton,
     MoreButton,
     NoteButton,
@@ -443,6 +444,21 @@ def settings_text(timezone: str) -> str:
         f"🕒 Your time zone: <b>{escape(timezone)}</b> (days in /history and reminders use it).\n"
         "Tap an offset below, or send e.g. <code>/settings Europe/Berlin</code>."
     )
+
+
+def settings_keyboard(learn_face: bool) -> InlineKeyboardMarkup:
+    """The time zones, and the switch for the read that learns their face."""
+    label = (
+        "🧠 Learning your face: on (tap to turn off)"
+        if learn_face
+        else "🧠 Learning your face: off (tap to turn on)"
+    )
+    switch = InlineKeyboardButton(label, callback_data=LearnFaceButton(not learn_face).encode())
+    return InlineKeyboardMarkup([*tz_keyboard().inline_keyboard, [switch]])
+
+
+LEARN_FACE_ON = "On: your corrections will adapt how I read your selfies."
+LEARN_FACE_OFF = "Off: I read every selfie the same way for everyone."
 
 
 def tz_keyboard() -> InlineKeyboardMarkup:

@@ -22,6 +22,7 @@ from datetime import time as clock_time
 
 from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, streak, week_summary
+from bot.learned import personalise
 from bot.storage import NOTE_MAX_CHARS, Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
@@ -110,8 +111,10 @@ class MoodTune:
     ) -> SelfieResult | None:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        reading = await asyncio.to_thread(analyze, data)
+        raw = await asyncio.to_thread(analyze, data)
         person = await self._person(user_id)
+        # Their own corrections adjust the read (bot/learned.py); the raw one is what we store.
+        reading, learning = personalise(raw, person)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
         tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
@@ -121,7 +124,7 @@ class MoodTune:
             user_id,
             emotion=reading.emotion,
             confidence=reading.confidence,
-            probabilities=reading.probabilities,
+            probabilities=raw.probabilities,
             track_ids=[t.id for t in tracks],
             at=self._clock(),
             unsure=unsure,
@@ -129,7 +132,7 @@ class MoodTune:
         first = not person.has_readings
         now = self._clock()
         days = streak([*person.active_times, now], now, person.settings.tzinfo)
-        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first, days)
+        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first, days, learning)
 
     async def choose_mood(
         self, user_id: int, mood: Mood, entry_id: int | None = None
@@ -299,6 +302,13 @@ class MoodTune:
             return await self._storage.set_timezone(user_id, name)
         except ValueError:
             return None
+
+    async def learns_face(self, user_id: int) -> bool:
+        """Whether their corrections adapt how their selfies are read (the /settings switch)."""
+        return (await self._storage.get_user_settings(user_id)).learn_face
+
+    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
+        return await self._storage.set_learn_face(user_id, on)
 
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
         await self._storage.set_strategy(user_id, strategy)

@@ -224,3 +224,23 @@ async def test_a_too_long_video_is_refused_before_downloading(bot: Bot, face_cli
     _, reply, mark = await _send_clip(bot, ALICE, long_clip, duration=5)
     assert "too long" in reply["text"]
     assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
+
+
+async def test_a_read_that_learns_a_face_is_shown_and_switched_off_in_settings(bot: Bot):
+    from tests.test_learned import seed
+
+    async with await Storage.open(bot.db) as store:
+        await seed(store, ALICE, 30, Emotion.SURPRISE)
+    learned = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "surprised" in learned["text"]
+    assert "I'm learning how your face shows happiness" in learned["text"]
+    menu = await bot.say(ALICE, "/settings")
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, "learn:off")
+    await bot.stub.wait_for("editMessageReplyMarkup", since=mark)
+    assert bot.rows("SELECT learn_face FROM users WHERE user_id = ?", ALICE) == [(0,)]
+    plain = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "happy" in plain["text"] and "learning" not in plain["text"]
+    bot.stub.press_button(ALICE, menu, "learn:on")  # the switch now offers "on"
+    await bot.stub.wait_for("editMessageReplyMarkup", since=mark, count=2)
+    assert bot.rows("SELECT learn_face FROM users WHERE user_id = ?", ALICE) == [(1,)]
