@@ -4,10 +4,10 @@ What they settled on, per stored face reading (raw = the model's own top emotion
 probabilities we store; shown = what the bot said):
 
 * a correction counts as (raw, corrected), whether the bot was sure or not;
-* a reading they left as it was counts as (raw, raw), weakly (models.personal weighs it);
-* an unsure reading they didn't correct, or one the learned read had already moved, says
-  nothing: a guess is not their word, and counting our own adjustment back would feed on
-  itself.
+* a reading they left as it was counts as (raw, shown): (raw, raw) is weak evidence
+  (models.personal weighs it), and a read the learned read had moved and they accepted
+  confirms the move. This is the rule `python -m training.simulate_personal` measures;
+* an unsure reading they didn't correct says nothing: the bot's guess is not their word.
 
 models.personal turns these into a per-person table (three corrections nudge, thirty decide;
 `python -m training.simulate_personal` measures it). Switched off in /settings, or with no
@@ -31,8 +31,8 @@ def outcomes(history: Iterable[FaceOutcome]) -> list[Outcome]:
     for o in history:
         if o.corrected is not None:
             found.append(Outcome(o.raw, o.corrected))
-        elif not o.unsure and o.shown is o.raw:
-            found.append(Outcome(o.raw, o.raw))
+        elif not o.unsure:
+            found.append(Outcome(o.raw, o.shown))
     return found
 
 

@@ -163,7 +163,9 @@ def privacy_text(settings: Settings) -> str:
         "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped) "
         "and their Telegram file ids.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
-        "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
+        "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
+        "of the songs suggested. Your corrections adapt how I read your face (switch it off in "
+        "/settings).\n"
         f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
         "sends you a copy, /delete erases everything now.\n"
         "• Nobody else can see your readings."
@@ -240,7 +242,7 @@ def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup
     text += learning_text(result.learning)
     if result.ask_mood:
         text += f"\n\n{MOOD_QUESTION}"
-        markup = mood_keyboard(result.entry_id)
+        markup = mood_keyboard(result.entry_id, fixable=result.unsure)
     else:
         text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
         markup = songs_keyboard(result.entry_id, result.tracks, correctable=True, note=True)
@@ -311,11 +313,16 @@ def inline_results(tracks: Sequence[Track]) -> list[InlineQueryResultArticle]:
     ]
 
 
-def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
+def mood_keyboard(entry_id: int | None, fixable: bool = False) -> InlineKeyboardMarkup:
+    """The moods; `fixable` (an unsure reading) adds a way to say which emotion it was."""
     buttons = [
         InlineKeyboardButton(m.label, callback_data=MoodButton(m, entry_id).encode()) for m in Mood
     ]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    if fixable and entry_id is not None:
+        fix = FixButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("Or tell me how you feel", callback_data=fix)])
+    return InlineKeyboardMarkup(rows)
 
 
 STYLE_TEXT = (

@@ -244,3 +244,36 @@ async def test_a_read_that_learns_a_face_is_shown_and_switched_off_in_settings(b
     bot.stub.press_button(ALICE, menu, "learn:on")  # the switch now offers "on"
     await bot.stub.wait_for("editMessageReplyMarkup", since=mark, count=2)
     assert bot.rows("SELECT learn_face FROM users WHERE user_id = ?", ALICE) == [(1,)]
+
+
+async def test_a_selfie_the_bot_is_unsure_of_is_never_history_as_the_guess(bot: Bot):
+    """Corrections split between sad and surprised leave this person's smile too unclear to
+    call (the learned read): the bot says it can't tell and asks; the diary says 'unsure'
+    until they answer, then what they chose."""
+    from tests.test_learned import seed
+
+    async with await Storage.open(bot.db) as store:
+        months_ago = datetime.now(UTC) - timedelta(days=60)
+        await seed(store, ALICE, 6, Emotion.SAD, start=months_ago)
+        await seed(store, ALICE, 6, Emotion.SURPRISE, start=months_ago)
+    unsure = await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert "can't tell for sure: maybe happy" in unsure["text"]
+    ((entry_id, stored, flag),) = bot.rows(
+        "SELECT id, emotion, unsure FROM readings WHERE user_id = ? ORDER BY id DESC LIMIT 1",
+        ALICE,
+    )
+    assert (stored, flag) == ("happy", 1)  # the guess is kept, marked as one
+    # This week holds only today's reading (the seeded ones are two months old): unsure.
+    text, png = await _history(bot, ALICE)
+    assert "🤔 unsure" in text["text"] and "happy" not in text["text"]
+    assert _rgb(PALETTE[Emotion.HAPPY]) not in _colours(png)
+    # They say how they feel: the diary follows them.
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, unsure, f"fix:{entry_id}")
+    menu = await bot.reply(ALICE, since=mark)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, menu, f"fix:{entry_id}:sad")
+    await bot.reply(ALICE, since=mark)
+    text, png = await _history(bot, ALICE)
+    assert "😢 sad" in text["text"] and "unsure" not in text["text"]
+    assert _rgb(PALETTE[Emotion.SAD]) in _colours(png)
