@@ -125,7 +125,7 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
     # Plain text: a note they were asked for (📝 Add a note), else a hint to send a selfie.
     app.add_handler(MessageHandler(filters.TEXT, handlers.text))
-    # Voice notes, videos, other documents, locations...: explain what to send instead.
+    # Voice notes, other documents, locations...: explain what to send instead.
     app.add_handler(
         MessageHandler(
             filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
