@@ -41,7 +41,7 @@ COMMANDS = [
     BotCommand("history", "Your last 7 days"),
     BotCommand("style", "Match my mood, or lift it"),
     BotCommand("genres", "Your favourite genres"),
-    BotCommand("settings", "Your time zone"),
+    BotCommand("settings", "Your time zone; learning your face"),
     BotCommand("remind", "Daily nudge or weekly summary"),
     BotCommand("export", "A copy of your data"),
     BotCommand("privacy", "What is stored, and what never is"),
@@ -114,15 +114,18 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(CommandHandler("genres", handlers.genres))
     app.add_handler(CommandHandler("settings", handlers.settings))
     app.add_handler(CommandHandler("remind", handlers.remind))
+    app.add_handler(CommandHandler("cancel", handlers.cancel))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
     app.add_handler(MessageHandler(SELFIE, handlers.photo))
+    app.add_handler(MessageHandler(filters.VIDEO_NOTE | filters.VIDEO, handlers.video))
     app.add_handler(
         MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
     )
     app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
-    app.add_handler(MessageHandler(filters.TEXT, handlers.canned(replies.SEND_SELFIE)))
-    # Voice notes, videos, other documents, locations...: explain what to send instead.
+    # Plain text: a note they were asked for (📝 Add a note), else a hint to send a selfie.
+    app.add_handler(MessageHandler(filters.TEXT, handlers.text))
+    # Voice notes, other documents, locations...: explain what to send instead.
     app.add_handler(
         MessageHandler(
             filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
@@ -140,6 +143,8 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.HistoryButton.matches, handlers.history_button),
         (buttons.TimezoneButton.matches, handlers.tz_button),
         (buttons.DeleteButton.matches, handlers.delete_button),
+        (buttons.NoteButton.matches, handlers.note_button),
+        (buttons.LearnFaceButton.matches, handlers.learn_face_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))

@@ -263,3 +263,36 @@ class DeleteButton(Button):
         if fields is None or fields[0] not in ("yes", "no"):
             return None
         return cls(fields[0] == "yes")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteButton(Button):
+    """ "📝 Add a note" under a reading: their next text message becomes its note."""
+
+    entry_id: int
+
+    def encode(self) -> str:
+        return _data("note", self.entry_id)
+
+    @classmethod
+    def parse(cls, data: object) -> Self | None:
+        fields = _fields(data, "note", 1)
+        entry_id = _number(fields[0]) if fields else None
+        return None if entry_id is None else cls(entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnFaceButton(Button):
+    """The /settings switch for the read that learns their face."""
+
+    on: bool
+
+    def encode(self) -> str:
+        return _data("learn", "on" if self.on else "off")
+
+    @classmethod
+    def parse(cls, data: object) -> Self | None:
+        fields = _fields(data, "learn", 1)
+        if fields is None or fields[0] not in ("on", "off"):
+            return None
+        return cls(fields[0] == "on")

@@ -128,7 +128,7 @@ def print_reading(path: str, reading, tracks) -> None:
     from bot.replies import ADJECTIVE, EMOJI, confidence_words
 
     e = reading.emotion
-    print(f"{path}: {EMOJI[e]} {e.value} ({confidence_words(reading.confidence)}, "
+    print(f"{path}: {EMOJI[e]} {ADJECTIVE[e]} ({confidence_words(reading.confidence)}, "
           f"{reading.confidence:.0%}); faces found: {reading.faces_found}")  # fmt: skip
     print("  " + "  ".join(f"{x.value} {p:.0%}" for x, p in reading.ranked()))
     print(f"  songs for someone {ADJECTIVE[e]}:")
@@ -190,22 +190,52 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
 
     async def fetch():
         async with await Storage.open(settings.database_path) as storage:
-            return await storage.corrections()
+            return await storage.corrections(), await storage.correction_timeline()
 
-    total, rows = asyncio.run(fetch())
+    (total, rows), timeline = asyncio.run(fetch())
     rate = len(rows) / total if total else 0.0
     print(f"{len(rows)} of {total} face readings corrected ({rate:.1%})", file=sys.stderr)
+    for line in correction_trends(timeline):
+        print(line, file=sys.stderr)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(
-                ["created_at", "model_emotion", "confidence", "corrected_emotion", "probabilities"]
-            )
+            # model_emotion: the model's own top read (from the raw probabilities we store);
+            # shown_emotion: what the bot said, after the person's learned read.
+            w.writerow(["created_at", "model_emotion", "confidence", "corrected_emotion",
+                        "probabilities", "shown_emotion"])  # fmt: skip
             for r in rows:
-                w.writerow([r["created_at"], r["emotion"], r["confidence"], r["corrected_emotion"],
-                            json.dumps(r["probabilities"])])  # fmt: skip
+                probs = r["probabilities"]
+                model = max(probs, key=probs.__getitem__) if probs else r["emotion"]
+                w.writerow([r["created_at"], model, r["confidence"], r["corrected_emotion"],
+                            json.dumps(probs), r["emotion"]])  # fmt: skip
         print(f"written: {args.csv}", file=sys.stderr)
+    if args.by_person:
+        with open(args.by_person, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["person", "week", "face_readings", "corrected", "correction_rate"])
+            for t in timeline:
+                w.writerow([t["person"], t["week"], t["readings"], t["corrected"],
+                            f"{t['corrected'] / t['readings']:.3f}"])  # fmt: skip
+        print(f"written: {args.by_person}", file=sys.stderr)
     return 0
+
+
+def correction_trends(timeline: list[dict]) -> list[str]:
+    """Per person (numbered, never by id): the correction rate in their first and latest
+    week, so a read that learns their face shows as a falling rate."""
+    people: dict[int, list[dict]] = {}
+    for t in timeline:
+        people.setdefault(t["person"], []).append(t)
+    lines = []
+    for person, weeks in people.items():
+        first, last = weeks[0], weeks[-1]
+        trend = f"{first['corrected'] / first['readings']:.0%} in the week of {first['week']}"
+        if last is not first:
+            trend += f" -> {last['corrected'] / last['readings']:.0%} in the week of {last['week']}"
+        n = sum(w["readings"] for w in weeks)
+        lines.append(f"person {person}: {n} face readings, corrected {trend}")
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     c = sub.add_parser("corrections", help="how often people corrected the model; CSV export")
     c.add_argument("--csv", help="write the corrections (no user ids) to this CSV file")
+    c.add_argument(
+        "--by-person",
+        metavar="CSV",
+        help="write the correction rate per person per week (people numbered, no user ids)",
+    )
     for name, text in [
         ("train", "train the emotion model (see training/train.py --help)"),
         ("export", "export training runs as a model bundle (in the run's folder)"),

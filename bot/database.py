@@ -105,6 +105,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE users ADD COLUMN weekly_day INTEGER"
         " CHECK (weekly_day IS NULL OR weekly_day BETWEEN 0 AND 6)",
     ),
+    # 5 (issue 19, the diary): a reading the bot was unsure of is marked so (its emotion is
+    # the guess, never shown as theirs), a note of one's own per entry, and the switch for the
+    # read that learns one's face (on by default).
+    (
+        "ALTER TABLE readings ADD COLUMN unsure INTEGER NOT NULL DEFAULT 0"
+        " CHECK (unsure IN (0, 1))",
+        "ALTER TABLE readings ADD COLUMN note TEXT CHECK (note IS NULL OR length(note) <= 500)",
+        "ALTER TABLE users ADD COLUMN learn_face INTEGER NOT NULL DEFAULT 1"
+        " CHECK (learn_face IN (0, 1))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

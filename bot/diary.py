@@ -35,11 +35,17 @@ class MoodEntry:
     corrected_emotion: Emotion | None
     track_ids: tuple[str, ...]
     source: Source
+    # The bot said it couldn't tell: `emotion` is only its guess, never shown as theirs.
+    unsure: bool = False
+    note: str | None = None  # a line of their own about the day
 
     @property
     def effective_emotion(self) -> Emotion | None:
-        """The person's correction if they made one, else the model's reading."""
-        return self.corrected_emotion or self.emotion
+        """The person's correction if they made one, else the model's reading (None for an
+        unsure reading they didn't correct: the guess is not theirs)."""
+        if self.corrected_emotion is not None:
+            return self.corrected_emotion
+        return None if self.unsure else self.emotion
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ class UserSettings:
     favourite_genres: tuple[str, ...] = ()
     remind_at: time | None = None  # daily nudge, local time
     weekly_day: int | None = None  # weekly summary, 0 = Monday
+    learn_face: bool = True  # adapt how their selfies are read to their own corrections
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -71,6 +78,16 @@ class Feedback:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceOutcome:
+    """One stored face reading as the learned read sees it."""
+
+    raw: Emotion  # the model's own top emotion (from the stored raw probabilities)
+    shown: Emotion  # what the bot told them
+    corrected: Emotion | None
+    unsure: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PersonState:
     """Everything the service needs about a person to answer them, read in one trip."""
 
@@ -78,6 +95,9 @@ class PersonState:
     recent_track_ids: frozenset[str]  # suggested within the novelty window, not to repeat
     feedback: tuple[Feedback, ...]  # oldest first
     has_readings: bool  # False until their first diary entry
+    # Their face readings, newest first (bounded): what the read that learns their face uses.
+    outcomes: tuple[FaceOutcome, ...] = ()
+    active_times: tuple[datetime, ...] = ()  # when their recent entries were made (the streak)
 
     @property
     def user_id(self) -> int:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Coroutine
-from datetime import time
 from typing import Any
 
 from telegram import Message, Update
@@ -26,18 +24,22 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LearnFaceButton,
     MoodButton,
     MoreButton,
+    NoteButton,
     StyleButton,
     TimezoneButton,
 )
+from bot.charts import render as render_history
 from bot.context import Context
-from bot.history import format_summary, render_chart
-from models.errors import ImageTooLarge
+from bot.history import format_summary
+from models.errors import AnalysisError, ImageTooLarge
+from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
+from models.video import DEFAULT_MAX_VIDEO_BYTES as MAX_VIDEO_BYTES
+from models.video import VideoTooLong
 
 log = logging.getLogger(__name__)
-
-REMIND_AT = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")  # /remind 8:30
 
 
 def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
@@ -63,6 +65,27 @@ async def photo(update: Update, context: Context) -> None:
     await message.reply_text(text, reply_markup=markup)
 
 
+async def video(update: Update, context: Context) -> None:
+    """A round video message or a short video: read from a few frames, like a selfie. Length
+    and size are checked from what Telegram tells before downloading anything."""
+    message = update.effective_message
+    clip = message.video_note or message.video
+    try:
+        if (clip.duration or 0) > MAX_VIDEO_SECONDS:
+            raise VideoTooLong(f"{clip.duration} s")  # refused before downloading it
+        if (clip.file_size or 0) > MAX_VIDEO_BYTES:
+            raise ImageTooLarge(f"{clip.file_size} bytes")
+        await message.chat.send_action(ChatAction.TYPING)
+        data = bytes(await (await clip.get_file()).download_as_bytearray())
+        result = await context.moodtune.read_video(update.effective_user.id, data)
+        del data  # the video lives no longer than this handler
+    except AnalysisError as err:
+        await message.reply_text(replies.video_error_text(err))
+        return
+    text, markup = replies.selfie_reply(result)
+    await message.reply_text(text, reply_markup=markup)
+
+
 async def mood_command(update: Update, context: Context) -> None:
     markup = replies.mood_keyboard(None)
     await update.effective_message.reply_text(replies.MOOD_QUESTION, reply_markup=markup)
@@ -81,7 +104,7 @@ async def mood_button(update: Update, context: Context) -> None:
     await query.edit_message_reply_markup(reply_markup=None)
     await query.message.reply_text(
         replies.mood_text(result.mood, result.tracks),
-        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks),
+        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
 
 
@@ -134,6 +157,39 @@ async def more_button(update: Update, context: Context) -> None:
     await query.message.reply_text(replies.more_text(tracks), reply_markup=markup)
 
 
+NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a note on
+
+
+async def note_button(update: Update, context: Context) -> None:
+    """ "📝 Add a note": their next text message (in this private chat) becomes the note."""
+    query = update.callback_query
+    button = NoteButton.parse(query.data)
+    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    context.user_data[NOTE_FOR] = button.entry_id
+    await query.message.reply_text(replies.NOTE_PROMPT)
+
+
+async def text(update: Update, context: Context) -> None:
+    """Plain text: the note they were asked for, else a hint to send a selfie."""
+    message = update.effective_message
+    entry_id = context.user_data.pop(NOTE_FOR, None) if message.chat.type == "private" else None
+    if entry_id is None:
+        await message.reply_text(replies.SEND_SELFIE)
+        return
+    note = await context.moodtune.add_note(update.effective_user.id, entry_id, message.text)
+    await message.reply_text(replies.note_saved_text(note) if note else replies.STALE_BUTTON)
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """/cancel: the way out of writing a note."""
+    pending = context.user_data.pop(NOTE_FOR, None)
+    text = replies.NOTE_CANCELLED if pending is not None else replies.NOTHING_TO_CANCEL
+    await update.effective_message.reply_text(text)
+
+
 async def genres(update: Update, context: Context) -> None:
     choice = await context.moodtune.genres(update.effective_user.id)
     markup = replies.genres_keyboard(choice)
@@ -181,7 +237,7 @@ async def send_history(
 ) -> None:
     summary = await context.moodtune.history(user_id, days=days, pages_back=page)
     if summary.total_readings:
-        png = await asyncio.to_thread(render_chart, summary)
+        png = await asyncio.to_thread(render_history, summary)
         await message.reply_photo(png, caption=replies.history_caption(summary))
     markup = replies.history_keyboard(days, page)
     await message.reply_text(format_summary(summary), reply_markup=markup)
@@ -198,7 +254,17 @@ async def settings(update: Update, context: Context) -> None:
     else:
         await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
-    await message.reply_text(replies.settings_text(zone), reply_markup=replies.tz_keyboard())
+    markup = replies.settings_keyboard(await context.moodtune.learns_face(user_id))
+    await message.reply_text(replies.settings_text(zone), reply_markup=markup)
+
+
+async def learn_face_button(update: Update, context: Context) -> None:
+    """The /settings switch for the read that learns their face."""
+    query = update.callback_query
+    button = LearnFaceButton.parse(query.data)
+    person = await context.moodtune.set_learn_face(update.effective_user.id, button.on)
+    await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
+    await query.edit_message_reply_markup(replies.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:
@@ -219,11 +285,13 @@ async def remind(update: Update, context: Context) -> None:
         case ["weekly", day] if day[:3] in replies.WEEKDAYS:
             person = await service.remind_weekly(user_id, replies.WEEKDAYS.index(day[:3]))
             text = replies.weekly_reminder_text(person.weekly_day)
-        case [at] if REMIND_AT.fullmatch(at):
-            person = await service.remind_daily(user_id, time.fromisoformat(at.zfill(5)))
+        case [*words] if words and (at := reminders.parse_time(" ".join(words))):
+            person = await service.remind_daily(user_id, at)
             text = replies.daily_reminder_text(person.remind_at)
-        case _:
+        case []:
             person, text = None, replies.REMIND_HELP
+        case words:
+            person, text = None, replies.remind_not_understood(" ".join(words))
     if person is not None:
         reminders.schedule(context.application, person)
     await update.effective_message.reply_text(text)
@@ -237,8 +305,12 @@ async def inline_query(update: Update, context: Context) -> None:
 
 
 async def export(update: Update, context: Context) -> None:
-    csv_bytes, json_bytes = await context.moodtune.export(update.effective_user.id)
+    files = await context.moodtune.export(update.effective_user.id)
     message = update.effective_message
+    if files is None:
+        await message.reply_text(replies.NOTHING_TO_EXPORT)
+        return
+    csv_bytes, json_bytes = files
     await message.reply_document(csv_bytes, filename="moodtune-export.csv")
     await message.reply_document(
         json_bytes, filename="moodtune-export.json", caption=replies.EXPORT_CAPTION

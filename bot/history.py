@@ -1,63 +1,28 @@
-"""The mood diary as a weekly summary, a phone-sized text and a chart. Plain functions, no I/O.
+"""The mood diary as a summary of local days and a phone-sized text. Plain functions, no I/O.
 
 Days are the person's local calendar days (``tz``), so a reading at 23:30 UTC belongs to the
-next day for someone in UTC+2. Emotion counts use each entry's *effective* emotion (their own
-correction wins over the model). Entries with only a mood (picked from the menu, no selfie) are
-counted as readings and shown by mood in the text and as a separate "mood only" block in the
-chart, but never in the emotion counts.
+next day for someone in UTC+2. Emotion counts use each entry's *effective* emotion: their own
+correction wins over the model, and a reading the bot was unsure of counts as what they then
+chose (a correction, or a mood) or as "unsure", never as the bot's guess. Entries with only a
+mood are counted as readings and shown by mood, never in the emotion counts. The pictures of a
+summary are drawn in bot/charts.py.
 """
 
 from __future__ import annotations
 
 import html
-import io
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
-
 from bot.diary import MoodEntry
+from bot.vocabulary import MONTHS, UNSURE, UNSURE_EMOJI, VALENCE, WEEKDAYS, emotion_text
 from models.emotion import Emotion
 from recommender.track import Mood
 
-EMOJI: dict[Emotion, str] = {
-    Emotion.ANGRY: "😠",
-    Emotion.DISGUST: "🤢",
-    Emotion.FEAR: "😨",
-    Emotion.HAPPY: "😊",
-    Emotion.SAD: "😢",
-    Emotion.SURPRISE: "😮",
-    Emotion.NEUTRAL: "😐",
-}
-
-# Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), fixed per
-# emotion so every chart a person sees uses the same colour for the same feeling.
-PALETTE: dict[Emotion, str] = {
-    Emotion.ANGRY: "#D55E00",
-    Emotion.DISGUST: "#009E73",
-    Emotion.FEAR: "#CC79A7",
-    Emotion.HAPPY: "#F0E442",
-    Emotion.SAD: "#0072B2",
-    Emotion.SURPRISE: "#E69F00",
-    Emotion.NEUTRAL: "#999999",
-}
-MOOD_ONLY_COLOUR = "#FFFFFF"
-
-CHART_SIZE_PX = (1000, 700)
-CHART_DPI = 150
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-# Matplotlib is not thread-safe (fonts and text layout share global caches), and render_chart
-# is meant to run in asyncio.to_thread; one chart at a time is plenty for /history.
-_RENDER_LOCK = threading.Lock()
+# Runs of at least this many days without an entry read as one line ("12 quiet days").
+QUIET_RUN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +34,9 @@ class DaySummary:
     dominant: Emotion | None  # most frequent; ties go to the one felt latest that day
     track_ids: tuple[str, ...]  # songs suggested that day, first suggestion order, no repeats
     moods: dict[str, int] = field(hash=False)  # follow-up moods chosen (Mood values)
-    readings: int  # entries that day, mood-only ones included
+    readings: int  # entries that day, mood-only and unsure ones included
+    unsure: int = 0  # readings the bot was unsure of, with nothing chosen after
+    notes: tuple[str, ...] = ()  # the person's own lines, in order
 
     @property
     def songs(self) -> int:
@@ -77,8 +44,14 @@ class DaySummary:
 
     @property
     def mood_only(self) -> int:
-        """Entries without an emotion (a mood picked without a selfie)."""
-        return self.readings - sum(self.counts.values())
+        """Entries without an emotion that aren't unsure ones: a mood picked, no emotion."""
+        return self.readings - sum(self.counts.values()) - self.unsure
+
+    @property
+    def valence(self) -> float | None:
+        """How pleasant the day's emotions were on average, -1 .. +1; None without any."""
+        n = sum(self.counts.values())
+        return sum(VALENCE[e] * c for e, c in self.counts.items()) / n if n else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +124,11 @@ def week_summary(
         previous_total = len(prev_entries)
         before = _emotion_counts(prev_entries)
         after = _emotion_counts(period_entries)
+        # A comparison with an empty period says nothing ("angry 0 -> 2" for a new person).
         changes = tuple(
             EmotionChange(e, before[e], after[e])
             for e in sorted(Emotion, key=lambda e: (-after[e], -before[e], _ORDER[e]))
-            if before[e] or after[e]
+            if (before[e] or after[e]) and before.total()
         )
 
     active = {_local_date(e, tz) for e in [*current, *earlier]}
@@ -171,9 +145,17 @@ def week_summary(
     )
 
 
+def span_text(summary: HistorySummary) -> str:
+    """'3 Mar – 9 Mar', the year added where the span crosses one: the one date format."""
+    first = short_date(summary.start)
+    if summary.start.year != summary.end.year:
+        first += f" {summary.start.year}"
+    return f"{first} – {short_date(summary.end)}"
+
+
 def format_summary(summary: HistorySummary) -> str:
     """Short text for a phone; safe to send with Telegram's HTML parse mode."""
-    span = f"{_short_date(summary.start)} – {_short_date(summary.end)}"
+    span = span_text(summary)
     if not summary.total_readings:
         lines = [
             f"📅 {span}",
@@ -185,36 +167,37 @@ def format_summary(summary: HistorySummary) -> str:
         return "\n".join(lines)
 
     lines = [f"📅 Your moods, {span}", ""]
-    for day in summary.days:
-        lines.append(f"{_WEEKDAYS[day.date.weekday()]} {day.date.day} · {_day_text(day)}")
+    for run in _runs(summary.days):
+        if len(run) >= QUIET_RUN and not run[0].readings:
+            span = f"{short_date(run[0].date)} – {short_date(run[-1].date)}"
+            lines.append(f"{span} · {len(run)} quiet days")
+            continue
+        for day in run:
+            lines.append(f"{_day_name(day.date)} · {_day_text(day)}")
+            lines += [f"    📝 <i>{html.escape(note)}</i>" for note in day.notes]
     lines.append("")
     n = summary.total_readings
     lines.append(f"{n} reading{_s(n)} on {summary.days_with_readings} of {len(summary.days)} days.")
     if summary.most_frequent is not None:
-        lines.append(f"Most often: {_emotion_text(summary.most_frequent)}")
+        lines.append(f"Most often: {emotion_text(summary.most_frequent)}")
     if summary.streak >= 2:
         lines.append(f"🔥 {summary.streak}-day streak — keep it going!")
     if summary.changes:
         shown = ", ".join(
-            f"{_emotion_text(c.emotion)} {c.before} → {c.after}" for c in summary.changes[:3]
+            f"{emotion_text(c.emotion)} {c.before} → {c.after}" for c in summary.changes[:3]
         )
         lines.append(f"vs the {len(summary.days)} days before: {shown}")
     return "\n".join(lines)
 
 
-def render_chart(summary: HistorySummary) -> bytes:
-    """A PNG with one stacked column per day (readings by emotion); thread-safe."""
-    width, height = CHART_SIZE_PX
-    with _RENDER_LOCK:
-        # A bare Figure with its own Agg canvas: no pyplot, so no global figure registry.
-        fig = Figure(figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI)
-        FigureCanvasAgg(fig)
-        fig.set_layout_engine("constrained")
-        ax = fig.add_subplot()
-        _draw(ax, summary)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=CHART_DPI, facecolor="white")
-    return buf.getvalue()
+def streak(times: Iterable[datetime], now: datetime, tz: tzinfo) -> int:
+    """Consecutive local days with an entry, ending today or yesterday."""
+    return _streak({t.astimezone(tz).date() for t in times}, now.astimezone(tz).date())
+
+
+def short_date(day: date) -> str:
+    """'9 Mar'."""
+    return f"{day.day} {MONTHS[day.month - 1]}"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -239,6 +222,23 @@ def _local_date(entry: MoodEntry, tz: tzinfo) -> date:
     return entry.created_at.astimezone(tz).date()
 
 
+def _runs(days: Sequence[DaySummary]) -> list[list[DaySummary]]:
+    """Consecutive days grouped by whether they have entries."""
+    runs: list[list[DaySummary]] = []
+    for day in days:
+        if runs and bool(runs[-1][-1].readings) == bool(day.readings):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+def _day_name(day: date) -> str:
+    """'Sun 9', and 'Sat 1 Mar' where a month begins."""
+    month = f" {MONTHS[day.month - 1]}" if day.day == 1 else ""
+    return f"{WEEKDAYS[day.weekday()]} {day.day}{month}"
+
+
 def _emotion_counts(entries: Iterable[MoodEntry]) -> Counter[Emotion]:
     return Counter(e.effective_emotion for e in entries if e.effective_emotion is not None)
 
@@ -261,6 +261,7 @@ def _day_summary(day: date, entries: list[MoodEntry]) -> DaySummary:
     counts = _emotion_counts(entries)
     tracks = dict.fromkeys(t for e in entries for t in e.track_ids)  # ordered, no repeats
     moods = Counter(e.mood for e in entries if e.mood)
+    unsure = sum(1 for e in entries if e.effective_emotion is None and e.mood is None and e.unsure)
     return DaySummary(
         date=day,
         counts={e: counts[e] for e in Emotion},
@@ -268,6 +269,8 @@ def _day_summary(day: date, entries: list[MoodEntry]) -> DaySummary:
         track_ids=tuple(tracks),
         moods=dict(moods),
         readings=len(entries),
+        unsure=unsure,
+        notes=tuple(e.note for e in entries if e.note),
     )
 
 
@@ -282,14 +285,6 @@ def _streak(active: set[date], today: date) -> int:
 
 def _s(n: int) -> str:
     return "" if n == 1 else "s"
-
-
-def _short_date(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]}"
-
-
-def _emotion_text(emotion: Emotion) -> str:
-    return f"{EMOJI[emotion]} {emotion.value}"
 
 
 def _mood_text(value: str) -> str:
@@ -307,88 +302,14 @@ def _day_text(day: DaySummary) -> str:
         key=lambda e: (e is not day.dominant, -day.counts[e], _ORDER[e]),
     )
     parts = [
-        _emotion_text(e) + (f" ×{day.counts[e]}" if day.counts[e] > 1 else "") for e in ranked[:2]
+        emotion_text(e) + (f" ×{day.counts[e]}" if day.counts[e] > 1 else "") for e in ranked[:2]
     ]
     if len(ranked) > 2:
         parts.append(f"+{len(ranked) - 2} more")
     parts += [_mood_text(m) for m in day.moods]
+    if day.unsure:
+        parts.append(f"{UNSURE_EMOJI} {UNSURE}" + (f" ×{day.unsure}" if day.unsure > 1 else ""))
     text = ", ".join(parts)
     if day.songs:
         text += f" · {day.songs} song{_s(day.songs)}"
     return text
-
-
-def _draw(ax, summary: HistorySummary) -> None:
-    x = list(range(len(summary.days)))
-    bottoms = [0] * len(x)
-    legend: list[Patch] = []
-
-    def stack(heights: list[int], **style) -> None:
-        # Only non-empty segments: a zero-height bar still draws its edge as a stray line.
-        shown = [i for i, h in enumerate(heights) if h]
-        ax.bar(
-            [x[i] for i in shown],
-            [heights[i] for i in shown],
-            bottom=[bottoms[i] for i in shown],
-            width=0.7,
-            **style,
-        )
-        for i in shown:
-            bottoms[i] += heights[i]
-
-    for emotion in Emotion:
-        heights = [d.counts[emotion] for d in summary.days]
-        if any(heights):
-            stack(heights, color=PALETTE[emotion], edgecolor="white")
-            legend.append(Patch(facecolor=PALETTE[emotion], label=emotion.value))
-    mood_only = [d.mood_only for d in summary.days]
-    if any(mood_only):
-        style = {"facecolor": MOOD_ONLY_COLOUR, "edgecolor": "#777777", "hatch": "//"}
-        stack(mood_only, **style)
-        legend.append(Patch(label="mood only", **style))
-
-    top = max(bottoms, default=0)
-    for xi, total in zip(x, bottoms, strict=True):
-        if total:
-            ax.annotate(
-                str(total),
-                (xi, total),
-                xytext=(0, 3),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=10,
-            )
-    if not top:
-        ax.text(0.5, 0.5, "No readings yet", transform=ax.transAxes, ha="center", fontsize=14)
-
-    ax.set_xticks(
-        x, [f"{_WEEKDAYS[d.date.weekday()]}\n{_short_date(d.date)}" for d in summary.days]
-    )
-    ax.tick_params(axis="x", labelsize=10, length=0)
-    ax.tick_params(axis="y", labelsize=10)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    # Headroom for the totals above the columns.
-    ax.set_ylim(0, max(top * 1.15, top + 0.6, 1))
-    ax.set_ylabel("readings", fontsize=11)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    first = _short_date(summary.start)
-    if summary.start.year != summary.end.year:
-        first += f" {summary.start.year}"
-    ax.set_title(
-        f"Your moods · {first} – {_short_date(summary.end)} {summary.end.year}",
-        fontsize=14,
-        loc="left",
-    )
-    if legend:
-        ax.legend(
-            # Top of the legend = top of the stack.
-            handles=legend[::-1],
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            frameon=False,
-            fontsize=10,
-        )

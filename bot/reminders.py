@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 from telegram.error import Forbidden, TelegramError
 
@@ -14,6 +15,24 @@ from bot.diary import UserSettings
 log = logging.getLogger(__name__)
 
 WEEKLY_AT = dt.time(19, 0)  # local time of the weekly summary
+
+# "8:30", "08:30", "8am", "8 am", "8.30pm", "20h", "20:00h", "8"
+_CLOCK = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|a\.m\.|pm|p\.m\.|h)?")
+
+
+def parse_time(text: str) -> dt.time | None:
+    """A time of day as people type it (24-hour, or with am/pm); None if it isn't one."""
+    m = _CLOCK.fullmatch(text.strip().lower())
+    if not m:
+        return None
+    hour, minute, suffix = int(m[1]), int(m[2] or 0), (m[3] or "").replace(".", "")
+    if suffix in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return dt.time(hour, minute)
 
 
 def _names(user_id: int) -> tuple[str, str]:

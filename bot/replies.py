@@ -23,13 +23,16 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LearnFaceButton,
     MoodButton,
     MoreButton,
+    NoteButton,
     StyleButton,
 )
-from bot.history import HistorySummary, format_summary
+from bot.history import HistorySummary, format_summary, span_text
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
+from bot.vocabulary import ADJECTIVE, EMOJI, NOUN
 from models.emotion import Emotion, FaceReading
 from models.errors import (
     AnimatedImage,
@@ -41,28 +44,12 @@ from models.errors import (
     OddImageShape,
     UnsupportedImage,
 )
+from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
+from models.video import DEFAULT_MAX_VIDEO_BYTES as MAX_VIDEO_BYTES
+from models.video import VideoTooLong
 from recommender.errors import RecommenderError
 from recommender.moods import Strategy
 from recommender.track import Mood, Track
-
-EMOJI = {
-    Emotion.ANGRY: "😠",
-    Emotion.DISGUST: "🤢",
-    Emotion.FEAR: "😨",
-    Emotion.HAPPY: "😊",
-    Emotion.SAD: "😢",
-    Emotion.SURPRISE: "😮",
-    Emotion.NEUTRAL: "😐",
-}
-ADJECTIVE = {
-    Emotion.ANGRY: "angry",
-    Emotion.DISGUST: "disgusted",
-    Emotion.FEAR: "afraid",
-    Emotion.HAPPY: "happy",
-    Emotion.SAD: "sad",
-    Emotion.SURPRISE: "surprised",
-    Emotion.NEUTRAL: "neutral",
-}
 
 WELCOME = (
     "👋 Hi! I'm <b>MoodTune</b>, your music companion.\n\n"
@@ -78,6 +65,8 @@ WELCOME = (
 HELP = (
     "<b>What I understand</b>\n"
     "📸 a selfie (photo, or a JPEG/PNG/WebP file) — your mood and 5 songs\n"
+    "🎥 a round video message (up to 20 s) — read from a few frames, never stored\n"
+    "📝 <i>Add a note</i> under a reading — a line about your day (/cancel to skip)\n"
     "/mood — pick a mood yourself and get songs\n"
     "/history — your last 7 days, with a chart\n"
     "/style — match my mood, or lift it\n"
@@ -93,8 +82,8 @@ SEND_SELFIE = "Send me a selfie 📸 and I'll pick songs for your mood. /help li
 UNKNOWN_COMMAND = "I don't know that command. Here's what I understand:\n\n" + HELP
 STICKER = "Nice sticker! 😄 But I need a real photo of your face to read your mood — send a selfie."
 NOT_A_PHOTO = (
-    "I can only read moods from photos. Please send a selfie as a photo "
-    "(or as a JPEG, PNG or WebP file)."
+    "I can only read moods from photos and short round video messages. Please send a selfie "
+    "as a photo (or as a JPEG, PNG or WebP file), or a round video of your face."
 )
 STALE_BUTTON = "That button has expired. Send a new selfie or use /mood."
 DELETE_CONFIRM = (
@@ -104,10 +93,8 @@ DELETE_CONFIRM = (
 DELETE_DONE = "🗑 Done: everything I held about you is erased. You can start afresh any time."
 DELETE_CANCELLED = "OK, nothing was deleted."
 ERASED_IN_FLIGHT = "Your data was erased while I was reading that photo, so I kept nothing."
-FIRST_NOTICE = (
-    "\n\nℹ️ First reading! I read facial expressions, not feelings, so correct me any time. "
-    "Your photo was not stored; /privacy says what is."
-)
+FIRST_NOTICE = "\n\n📔 Your first reading is in your diary: /history shows your week."
+NOTHING_TO_EXPORT = "I hold nothing about you right now, so there is nothing to export."
 MOOD_QUESTION = "What are you in the mood for?"
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
@@ -150,13 +137,35 @@ _ERRORS: dict[type[Exception], str] = {
 }
 
 
+def video_error_text(err: BaseException) -> str:
+    """What to say when a video can't be read: too long, too big, no face, not readable."""
+    if isinstance(err, VideoTooLong):
+        return (
+            f"That video is too long for me: I read clips of up to {MAX_VIDEO_SECONDS:.0f} "
+            "seconds. Send a short round video message, or a selfie."
+        )
+    if isinstance(err, ImageTooLarge):
+        return (
+            f"That video is too large for me (up to {_bytes(MAX_VIDEO_BYTES)}, 1080p). "
+            "A short round video message works best."
+        )
+    if isinstance(err, NoFaceFound):
+        return (
+            "I couldn't find a face in that video. Try again facing the camera, in good light, "
+            "with your whole face in the circle."
+        )
+    return "I couldn't read that video. Please send a round video message, or a selfie."
+
+
 def privacy_text(settings: Settings) -> str:
     return (
         "<b>Your data</b>\n"
-        "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their "
-        "Telegram file ids.\n"
+        "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped) "
+        "and their Telegram file ids.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
-        "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
+        "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
+        "of the songs suggested. Your corrections adapt how I read your face (switch it off in "
+        "/settings).\n"
         f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
         "sends you a copy, /delete erases everything now.\n"
         "• Nobody else can see your readings."
@@ -230,13 +239,43 @@ def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup
     if result is None:
         return ERASED_IN_FLIGHT, None
     text = reading_text(result.reading, result.unsure)
+    text += learning_text(result.learning)
     if result.ask_mood:
         text += f"\n\n{MOOD_QUESTION}"
-        markup = mood_keyboard(result.entry_id)
+        markup = mood_keyboard(result.entry_id, fixable=result.unsure)
     else:
         text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
-        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True)
-    return text + (FIRST_NOTICE if result.first else ""), markup
+        markup = songs_keyboard(result.entry_id, result.tracks, correctable=True, note=True)
+    return text + (FIRST_NOTICE if result.first else streak_text(result.streak)), markup
+
+
+def streak_text(days: int) -> str:
+    """The streak, or a gentle nudge to start one, after a reading."""
+    if days >= 2:
+        return f"\n\n🔥 {days} days in a row. See you tomorrow!"
+    return "\n\n📔 Saved in your diary. Come back tomorrow and start a streak."
+
+
+def learning_text(emotions: Sequence[Emotion]) -> str:
+    """ "I'm learning how your face shows sadness": their corrections adjust this read."""
+    if not emotions:
+        return ""
+    shown = " and ".join(NOUN[e] for e in emotions[:2])
+    return f"\n🧠 I'm learning how your face shows {shown}, from your corrections."
+
+
+NOTE_PROMPT = (
+    "📝 Write a line about your day and send it as a message. I'll keep it with this reading. "
+    "/cancel if you changed your mind."
+)
+NOTE_CANCELLED = "OK, no note."
+NOTHING_TO_CANCEL = "There's nothing to cancel."
+
+
+def note_saved_text(note: str) -> str:
+    return (
+        f"📝 Noted: <i>{escape(note)}</i>\nIt's in your /history; /delete erases it with the rest."
+    )
 
 
 def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
@@ -274,11 +313,16 @@ def inline_results(tracks: Sequence[Track]) -> list[InlineQueryResultArticle]:
     ]
 
 
-def mood_keyboard(entry_id: int | None) -> InlineKeyboardMarkup:
+def mood_keyboard(entry_id: int | None, fixable: bool = False) -> InlineKeyboardMarkup:
+    """The moods; `fixable` (an unsure reading) adds a way to say which emotion it was."""
     buttons = [
         InlineKeyboardButton(m.label, callback_data=MoodButton(m, entry_id).encode()) for m in Mood
     ]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    if fixable and entry_id is not None:
+        fix = FixButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("Or tell me how you feel", callback_data=fix)])
+    return InlineKeyboardMarkup(rows)
 
 
 STYLE_TEXT = (
@@ -296,7 +340,7 @@ def share_url(track: Track) -> str:
 
 
 def songs_keyboard(
-    entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False
+    entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False, note: bool = False
 ) -> InlineKeyboardMarkup:
     rows = [
         [
@@ -312,6 +356,9 @@ def songs_keyboard(
     if correctable:
         fix = FixButton(entry_id).encode()
         rows.append([InlineKeyboardButton("Not quite? Pick your mood", callback_data=fix)])
+    if note:
+        add = NoteButton(entry_id).encode()
+        rows.append([InlineKeyboardButton("📝 Add a note", callback_data=add)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -360,12 +407,19 @@ def genres_keyboard(genres: Genres) -> InlineKeyboardMarkup:
 NUDGE = "👋 How are you feeling today? Send me a selfie and I'll pick songs for it."
 REMIND_HELP = (
     "Reminders are opt-in:\n"
-    "• /remind 08:30 — a daily nudge at 08:30 your time\n"
+    "• /remind 8am or /remind 20:30 — a daily nudge at that time, your time\n"
     "• /remind weekly sun — a summary of your week every Sunday evening\n"
     "• /remind off — stop both\n"
     "Set your time zone first with /settings."
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def remind_not_understood(words: str) -> str:
+    return (
+        f"I didn't understand “{escape(words[:40])}” as a time. Try <code>/remind 8am</code>, "
+        "<code>/remind 20:30</code>, <code>/remind weekly sun</code> or <code>/remind off</code>."
+    )
 
 
 def daily_reminder_text(at: time) -> str:
@@ -382,7 +436,7 @@ def weekly_summary_text(summary: HistorySummary) -> str:
 
 
 def history_caption(summary: HistorySummary) -> str:
-    return f"Your moods, {summary.start} – {summary.end}"
+    return f"Your moods, {span_text(summary)}"
 
 
 STYLE_SAVED = {
@@ -397,6 +451,21 @@ def settings_text(timezone: str) -> str:
         f"🕒 Your time zone: <b>{escape(timezone)}</b> (days in /history and reminders use it).\n"
         "Tap an offset below, or send e.g. <code>/settings Europe/Berlin</code>."
     )
+
+
+def settings_keyboard(learn_face: bool) -> InlineKeyboardMarkup:
+    """The time zones, and the switch for the read that learns their face."""
+    label = (
+        "🧠 Learning your face: on (tap to turn off)"
+        if learn_face
+        else "🧠 Learning your face: off (tap to turn on)"
+    )
+    switch = InlineKeyboardButton(label, callback_data=LearnFaceButton(not learn_face).encode())
+    return InlineKeyboardMarkup([*tz_keyboard().inline_keyboard, [switch]])
+
+
+LEARN_FACE_ON = "On: your corrections will adapt how I read your selfies."
+LEARN_FACE_OFF = "Off: I read every selfie the same way for everyone."
 
 
 def tz_keyboard() -> InlineKeyboardMarkup:

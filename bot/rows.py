@@ -10,7 +10,7 @@ from datetime import time
 import aiosqlite
 
 from bot.database import from_db_time
-from bot.diary import Feedback, MoodEntry, Source, UserSettings
+from bot.diary import FaceOutcome, Feedback, MoodEntry, Source, UserSettings
 from models.emotion import Emotion
 from recommender.moods import Strategy
 
@@ -30,7 +30,19 @@ def entry_from_row(row: aiosqlite.Row, track_ids: Iterable[str]) -> MoodEntry:
         corrected_emotion=Emotion(row["corrected_emotion"]) if row["corrected_emotion"] else None,
         track_ids=tuple(track_ids),
         source=Source(row["source"]),
+        unsure=bool(row["unsure"]),
+        note=row["note"],
     )
+
+
+def outcome_from_row(row: aiosqlite.Row) -> FaceOutcome:
+    """The model's raw top emotion comes from the stored raw probabilities: `emotion` is what
+    the bot showed, which the learned read may have moved."""
+    shown = Emotion(row["emotion"])
+    probs = json.loads(row["probabilities"] or "{}")
+    raw = Emotion(max(probs, key=probs.__getitem__)) if probs else shown
+    corrected = Emotion(row["corrected_emotion"]) if row["corrected_emotion"] else None
+    return FaceOutcome(raw, shown, corrected, bool(row["unsure"]))
 
 
 def settings_from_row(row: aiosqlite.Row) -> UserSettings:
@@ -42,6 +54,7 @@ def settings_from_row(row: aiosqlite.Row) -> UserSettings:
         favourite_genres=tuple(json.loads(row["favourite_genres"])),
         remind_at=time.fromisoformat(row["remind_at"]) if row["remind_at"] else None,
         weekly_day=row["weekly_day"],
+        learn_face=bool(row["learn_face"]),
     )
 
 

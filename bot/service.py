@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
 from bot.diary import PersonState, Source, UserSettings
-from bot.history import HistorySummary, period_bounds, week_summary
-from bot.storage import Storage
+from bot.history import HistorySummary, period_bounds, streak, week_summary
+from bot.learned import personalise
+from bot.storage import NOTE_MAX_CHARS, Storage
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SONGS_PER_REPLY = 5
 NOVELTY_DAYS = 30
+STREAK_DAYS = 90  # a streak is counted this far back at most
 # Below this top-class probability the reading is a guess; we say so and ask instead.
 UNSURE_BELOW = 0.40
 
@@ -52,6 +54,9 @@ class SelfieResult:
     ask_mood: bool
     unsure: bool
     first: bool = False  # the person's first diary entry
+    streak: int = 1  # days in a row with an entry, today's included
+    # Emotions whose reads their own corrections now adjust (the read that learns a face).
+    learning: tuple[Emotion, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +99,22 @@ class MoodTune:
     async def read_selfie(self, user_id: int, data: bytes) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
         erased their data while it was being read."""
+        return await self._read(user_id, self._analyzer.analyze, data)
+
+    async def read_video(self, user_id: int, data: bytes) -> SelfieResult | None:
+        """As `read_selfie`, for a round video message or a short video: a few frames decoded
+        in memory, the faces read and combined. Nothing of the video is kept."""
+        return await self._read(user_id, self._analyzer.analyze_video, data)
+
+    async def _read(
+        self, user_id: int, analyze: Callable[[bytes], FaceReading], data: bytes
+    ) -> SelfieResult | None:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        reading = await asyncio.to_thread(self._analyzer.analyze, data)
+        raw = await asyncio.to_thread(analyze, data)
         person = await self._person(user_id)
+        # Their own corrections adjust the read (bot/learned.py); the raw one is what we store.
+        reading, learning = personalise(raw, person)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
         tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
@@ -107,12 +124,15 @@ class MoodTune:
             user_id,
             emotion=reading.emotion,
             confidence=reading.confidence,
-            probabilities=reading.probabilities,
+            probabilities=raw.probabilities,
             track_ids=[t.id for t in tracks],
             at=self._clock(),
+            unsure=unsure,
         )
         first = not person.has_readings
-        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first)
+        now = self._clock()
+        days = streak([*person.active_times, now], now, person.settings.tzinfo)
+        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first, days, learning)
 
     async def choose_mood(
         self, user_id: int, mood: Mood, entry_id: int | None = None
@@ -229,9 +249,18 @@ class MoodTune:
                 break
         return tuple(recent[:20])
 
+    async def add_note(self, user_id: int, entry_id: int, text: str) -> str | None:
+        """A line of their own on one of their entries; the note as kept, or None if the entry
+        isn't theirs (or the text is blank)."""
+        note = " ".join(text.split())[:NOTE_MAX_CHARS]
+        if not note or not await self._storage.set_note(user_id, entry_id, note):
+            return None
+        return note
+
     async def _person(self, user_id: int) -> PersonState:
-        since = self._clock() - timedelta(days=NOVELTY_DAYS)
-        return await self._storage.person(user_id, since)
+        now = self._clock()
+        since, active = now - timedelta(days=NOVELTY_DAYS), now - timedelta(days=STREAK_DAYS)
+        return await self._storage.person(user_id, since, active_since=active)
 
     async def _pick(
         self,
@@ -274,6 +303,13 @@ class MoodTune:
         except ValueError:
             return None
 
+    async def learns_face(self, user_id: int) -> bool:
+        """Whether their corrections adapt how their selfies are read (the /settings switch)."""
+        return (await self._storage.get_user_settings(user_id)).learn_face
+
+    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
+        return await self._storage.set_learn_face(user_id, on)
+
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> None:
         await self._storage.set_strategy(user_id, strategy)
 
@@ -306,9 +342,12 @@ class MoodTune:
 
     # -- privacy -----------------------------------------------------------------------------
 
-    async def export(self, user_id: int) -> tuple[bytes, bytes]:
-        """Everything stored about this person as (CSV, JSON) bytes."""
+    async def export(self, user_id: int) -> tuple[bytes, bytes] | None:
+        """Everything stored about this person as (CSV, JSON) bytes; None if we hold nothing
+        (never asked, or after /delete): no empty files."""
         data = await self._storage.export_user(user_id)
+        if data["user"] is None and not data["readings"] and not data["feedback"]:
+            return None
         return export_csv(data), json.dumps(data, indent=2, ensure_ascii=False).encode()
 
     async def erase(self, user_id: int) -> int:
@@ -322,7 +361,7 @@ class MoodTune:
 
 EXPORT_COLUMNS = (
     "id", "created_at", "source", "emotion", "confidence", "corrected_emotion", "mood",
-    "track_ids", "probabilities",
+    "track_ids", "probabilities", "unsure", "note",
 )  # fmt: skip
 
 

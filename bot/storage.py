@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,7 @@ from bot.rows import (
     check_user,
     entry_from_row,
     feedback_from_row,
+    outcome_from_row,
     settings_from_row,
 )
 from models.emotion import Emotion
@@ -38,7 +39,12 @@ _RECENT_TRACKS_SQL = """
     FROM readings AS r JOIN recommendations AS rec ON rec.reading_id = r.id
     WHERE r.user_id = ? AND r.created_at >= ?
 """
-_USER_COLUMNS = "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day"
+_USER_COLUMNS = (
+    "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day, learn_face"
+)
+# The learned read looks at this many of a person's latest face readings at most.
+OUTCOMES_LIMIT = 500
+NOTE_MAX_CHARS = 500
 _USERS_SQL = f"SELECT {_USER_COLUMNS} FROM users"
 
 
@@ -58,8 +64,10 @@ class Storage(Database):
         mood: Mood | None = None,
         source: Source = Source.FACE,
         at: datetime | None = None,
+        unsure: bool = False,
     ) -> MoodEntry:
-        """Store one reading and the songs suggested with it, in one transaction."""
+        """Store one reading and the songs suggested with it, in one transaction. `unsure`:
+        the bot couldn't tell, so `emotion` is only its guess."""
         user_id = check_user(user_id)
         emo = Emotion.parse(emotion) if emotion is not None else None
         conf = check_confidence(confidence)
@@ -76,7 +84,7 @@ class Storage(Database):
             await _ensure_user(db, user_id, created)
             cur = await db.execute(
                 "INSERT INTO readings (user_id, created_at, emotion, confidence, probabilities,"
-                " mood, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " mood, source, unsure) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     created,
@@ -85,6 +93,7 @@ class Storage(Database):
                     json.dumps({e.value: p for e, p in probs.items()}),
                     mood_value,
                     source.value,
+                    int(bool(unsure)),
                 ),
             )
             entry_id = cur.lastrowid
@@ -102,6 +111,7 @@ class Storage(Database):
             corrected_emotion=None,
             track_ids=tracks,
             source=source,
+            unsure=bool(unsure),
         )
 
     async def get_entry(self, user_id: int, entry_id: int) -> MoodEntry | None:
@@ -179,6 +189,19 @@ class Storage(Database):
             await cur.close()
         return changed
 
+    async def set_note(self, user_id: int, entry_id: int, note: str | None) -> bool:
+        """A line of the person's own on one of their entries (None removes it); False if the
+        entry isn't theirs."""
+        text = " ".join(note.split())[:NOTE_MAX_CHARS] if note else None
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE readings SET note = ? WHERE id = ? AND user_id = ?",
+                (text or None, entry_id, user_id),
+            )
+            changed = cur.rowcount == 1
+            await cur.close()
+        return changed
+
     async def count_readings(self, user_id: int) -> int:
         """How many entries this user has."""
         async with self._lock:
@@ -205,12 +228,50 @@ class Storage(Database):
             {**dict(r), "probabilities": json.loads(r["probabilities"])} for r in rows
         ]
 
+    async def correction_timeline(self) -> list[dict[str, Any]]:
+        """Face readings and corrections per person per week (UTC, weeks start on Monday),
+        people numbered 1, 2, ... by their first reading: no user ids leave this method."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT user_id, created_at, corrected_emotion IS NOT NULL AS corrected"
+                " FROM readings WHERE source = 'face' ORDER BY created_at, id"
+            )
+        people: dict[int, int] = {}
+        weeks: dict[tuple[int, str], list[int]] = {}
+        for row in rows:
+            person = people.setdefault(row["user_id"], len(people) + 1)
+            day = from_db_time(row["created_at"]).date()
+            week = (day - timedelta(days=day.weekday())).isoformat()
+            counts = weeks.setdefault((person, week), [0, 0])
+            counts[0] += 1
+            counts[1] += int(row["corrected"])
+        return [
+            {"person": person, "week": week, "readings": n, "corrected": c}
+            for (person, week), (n, c) in sorted(weeks.items())
+        ]
+
     # -- the person --------------------------------------------------------------------------
 
-    async def person(self, user_id: int, since: datetime) -> PersonState:
+    async def person(
+        self, user_id: int, since: datetime, active_since: datetime | None = None
+    ) -> PersonState:
         """What the service needs about this person, in one read: their settings, the tracks
-        suggested to them since `since`, their feedback, and whether they have any entry."""
+        suggested to them since `since`, their feedback, whether they have any entry, their
+        latest face readings (for the learned read) and when their entries since
+        `active_since` (default `since`) were made (for the streak)."""
+        active_from = to_db_time(active_since or since)
         async with self._read() as db:
+            outcomes = await db.execute_fetchall(
+                "SELECT emotion, probabilities, corrected_emotion, unsure FROM readings"
+                " WHERE user_id = ? AND source = 'face' AND emotion IS NOT NULL"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                (user_id, OUTCOMES_LIMIT),
+            )
+            times = await db.execute_fetchall(
+                "SELECT created_at FROM readings WHERE user_id = ? AND created_at >= ?"
+                " ORDER BY created_at",
+                (user_id, active_from),
+            )
             users = await db.execute_fetchall(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
             recent = await db.execute_fetchall(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
             feedback = await db.execute_fetchall(
@@ -228,6 +289,8 @@ class Storage(Database):
             recent_track_ids=frozenset(row[0] for row in recent),
             feedback=tuple(feedback_from_row(row) for row in feedback),
             has_readings=bool(any_entry[0][0]),
+            outcomes=tuple(outcome_from_row(row) for row in outcomes),
+            active_times=tuple(from_db_time(row[0]) for row in times),
         )
 
     async def add_feedback(
@@ -297,6 +360,10 @@ class Storage(Database):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r}") from None
         return await self._set_user_column(user_id, "timezone", name)
+
+    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
+        """Whether their own corrections adapt how their selfies are read."""
+        return await self._set_user_column(user_id, "learn_face", int(bool(on)))
 
     async def set_strategy(self, user_id: int, strategy: Strategy | None) -> UserSettings:
         """Set match (songs that fit the mood) or lift (songs to lift it); None = default."""

@@ -435,6 +435,19 @@ class TelegramStub:
         sticker = {"type": "regular", "width": 512, "height": 512, **flags}
         return self._user_message(user_id, sticker={**self._store(b"RIFF0000WEBP"), **sticker})
 
+    def send_video_note(
+        self, user_id: int, data: bytes, duration: int, length: int = 240
+    ) -> JSONDict:
+        """A round video message, with the duration and size Telegram reports for it."""
+        video_note = {**self._store(data), "length": length, "duration": duration}
+        return self._user_message(user_id, video_note=video_note)
+
+    def send_video(
+        self, user_id: int, data: bytes, duration: int, width: int = 240, height: int = 240
+    ) -> JSONDict:
+        video = {**self._store(data), "width": width, "height": height, "duration": duration}
+        return self._user_message(user_id, video=video | {"mime_type": "video/mp4"})
+
     def send_voice(self, user_id: int) -> JSONDict:
         return self._user_message(user_id, voice={**self._store(b"OggS"), "duration": 3})
 

@@ -643,10 +643,13 @@ async def test_export_of_1000_readings_and_delete_leaves_others(bot: Bot):
 async def test_first_selfie_carries_the_privacy_notice_and_corrections_are_counted(
     bot: Bot, tmp_path
 ):
+    welcome = (await bot.say(ALICE, "/start"))["text"]
     first = await bot.send_photo(ALICE, media.smiling_jpeg())
-    assert "/privacy" in first["text"]
+    # The welcome's disclaimer is not said again; the first reading points to the diary.
+    assert "expression, not what you feel" in welcome and "/history" in first["text"]
+    assert "feelings" not in first["text"] and "/privacy" not in first["text"]
     second = await bot.send_photo(ALICE, media.smiling_jpeg())
-    assert "/privacy" not in second["text"]
+    assert "/history" not in second["text"]
     (entry_id,) = bot.rows("SELECT id FROM readings ORDER BY id")[0]
     menu_mark = bot.stub.mark()
     bot.stub.press_button(ALICE, first, f"fix:{entry_id}")
@@ -699,7 +702,7 @@ async def test_history_with_fixed_clock_and_time_zone(
         telegram_stub.send_text(ALICE, "/week")
         photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
         text = (await bot.reply(ALICE, since=mark))["text"]
-        assert "Fri 13 · —" in text  # the late reading moved to Saturday
+        assert "9 Mar – 13 Mar · 5 quiet days" in text  # the late reading moved to Saturday
         assert "Sat 14 · 😢 sad" in text
         assert "Sun 15 · 😊 happy" in text
         assert "3 readings on 2 of 7 days" in text

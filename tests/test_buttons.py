@@ -12,8 +12,10 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LearnFaceButton,
     MoodButton,
     MoreButton,
+    NoteButton,
     StyleButton,
     TimezoneButton,
 )
@@ -23,7 +25,7 @@ from recommender.track import Mood
 
 KINDS = (
     MoodButton, FeedbackButton, MoreButton, FixButton, CorrectionButton, StyleButton,
-    GenreButton, HistoryButton, TimezoneButton, DeleteButton,
+    GenreButton, HistoryButton, TimezoneButton, DeleteButton, NoteButton, LearnFaceButton,
 )  # fmt: skip
 BIG_ID = 10**12 - 1
 
@@ -44,6 +46,9 @@ WIRE = [
     (TimezoneButton(0), "tz:UTC"),
     (DeleteButton(confirmed=True), "del:yes"),
     (DeleteButton(confirmed=False), "del:no"),
+    (NoteButton(7), "note:7"),
+    (LearnFaceButton(on=True), "learn:on"),
+    (LearnFaceButton(on=False), "learn:off"),
 ]
 LARGEST = [
     *(MoodButton(m, BIG_ID) for m in Mood),
@@ -54,6 +59,7 @@ LARGEST = [
     GenreButton("r&b-" + "x" * 26),
     HistoryButton(30, buttons.MAX_HISTORY_PAGE),
     *buttons.TIMEZONES,
+    NoteButton(BIG_ID),
 ]
 
 
@@ -79,7 +85,8 @@ def test_round_trip_within_64_bytes_and_only_as_its_own_kind(button):
         "pick:RELAXING", "fb:1:sideways", "fb:1", "fb:x:up", "more:", "more:1:up", "fix:1:joy",
         "fix:1:Sad", "fix:a", "style:random", "style:", "genre:", "genre:Rock", "genre:polka!",
         "genre:" + "a" * 31, "hist:14:0", "hist:7:-1", "hist:7:1000", "hist:7", "tz:Mars/Olympus",
-        "tz:Etc/GMT-14", "tz:utc", "del:maybe", "del:yes:no", 12, b"del:yes",
+        "tz:Etc/GMT-14", "tz:utc", "del:maybe", "del:yes:no", 12, b"del:yes", "note:", "note:x",
+        "note:1:2", "learn:", "learn:maybe", "learn:on:off",
     ],
 )  # fmt: skip
 def test_forged_or_stale_data_parses_to_nothing(data):

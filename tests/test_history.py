@@ -10,16 +10,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.diary import MoodEntry
-from bot.history import (
+from bot.charts import (
     CHART_SIZE_PX,
-    EMOJI,
+    EMPTY_COLOUR,
+    LINE_COLOUR,
     PALETTE,
-    format_summary,
-    period_bounds,
+    UNSURE_COLOUR,
+    calendar_cell_centre,
+    chart_figure,
+    render_calendar,
     render_chart,
-    week_summary,
 )
+from bot.diary import MoodEntry
+from bot.history import format_summary, period_bounds, week_summary
+from bot.vocabulary import ADJECTIVE, EMOJI
 from models.emotion import Emotion
 
 # Sunday 9 March 2025, 18:00 UTC.
@@ -35,6 +39,8 @@ def entry(
     tracks: tuple[str, ...] = ("a", "b"),
     mood: str | None = None,
     corrected: Emotion | None = None,
+    unsure: bool = False,
+    note: str | None = None,
 ) -> MoodEntry:
     return MoodEntry(
         id=next(_ids),
@@ -47,6 +53,8 @@ def entry(
         corrected_emotion=corrected,
         track_ids=tracks,
         source="face" if emotion else "mood",
+        unsure=unsure,
+        note=note,
     )
 
 
@@ -144,7 +152,7 @@ def test_format_lists_each_day():
     assert "3 Mar – 9 Mar" in lines[0]
     assert "Sun 9 · 😊 happy ×2 · 2 songs" in lines
     assert "Sat 8 · 💗 Heart-touching, retired mood · 1 song" in lines
-    assert "Wed 5 · —" in lines
+    assert "Wed 5 · —" not in lines and "3 Mar – 7 Mar · 5 quiet days" in lines
     assert "4 readings on 2 of 7 days." in lines
     assert "🔥 2-day streak" in text
     assert not {"<", ">", "&"} & set(text)  # safe under Telegram's HTML parse mode
@@ -199,3 +207,130 @@ def test_chart_is_a_phone_sized_png():
 
 def test_empty_chart_still_renders():
     _png(render_chart(week_summary([], now=NOW, tz=UTC)))
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def _pixels(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def _count(image: Image.Image, hex_colour: str) -> int:
+    target = _rgb(hex_colour)
+    return sum(1 for p in image.getdata() if p == target)
+
+
+def test_an_unsure_reading_is_shown_as_unsure_or_as_what_they_chose():
+    guess = entry(at(9, 8), Emotion.ANGRY, unsure=True)  # "maybe angry (31%)", nothing chosen
+    chose_mood = entry(at(8, 8), Emotion.ANGRY, unsure=True, mood="relaxing")
+    corrected = entry(at(7, 8), Emotion.ANGRY, unsure=True, corrected=Emotion.SAD)
+    s = week_summary([guess, chose_mood, corrected], now=NOW, tz=UTC)
+    assert s.counts[Emotion.ANGRY] == 0 and s.counts[Emotion.SAD] == 1
+    assert s.most_frequent is Emotion.SAD and s.total_readings == 3
+    sunday, saturday = s.days[-1], s.days[-2]
+    assert sunday.unsure == 1 and sunday.dominant is None and sunday.mood_only == 0
+    assert saturday.unsure == 0 and saturday.mood_only == 1
+    text = format_summary(s)
+    assert "angry" not in text
+    assert "Sun 9 · 🤔 unsure" in text and "Fri 7 · 😢 sad" in text
+    assert next(line for line in text.splitlines() if line.startswith("Sat 8 ·")).endswith(
+        "Relaxing · 2 songs"
+    )
+    # The chart follows the same rule: no angry anywhere, an unsure block, a sad one.
+    week = _pixels(render_chart(s))
+    assert _count(week, PALETTE[Emotion.ANGRY]) == 0
+    assert _count(week, PALETTE[Emotion.SAD]) > 1000
+    assert _count(week, UNSURE_COLOUR) > 500
+    labels = {t.get_text() for t in chart_figure(s).axes[0].get_legend().get_texts()}
+    assert {"unsure", "sad", "mood only"} <= labels and "angry" not in labels
+    month = week_summary([guess, chose_mood, corrected], now=NOW, tz=UTC, days=30)
+    calendar = _pixels(render_calendar(month))
+    assert calendar.getpixel(calendar_cell_centre(month, date(2025, 3, 9), 0.88, 0.35)) == _rgb(
+        UNSURE_COLOUR
+    )
+    assert _count(calendar, PALETTE[Emotion.ANGRY]) == 0
+
+
+def test_no_comparison_with_an_empty_period():
+    this_week = [entry(at(9, 8), Emotion.ANGRY), entry(at(8, 8), Emotion.ANGRY)]
+    s = week_summary(this_week, now=NOW, tz=UTC, previous=this_week)
+    assert s.previous_total == 0 and s.changes == ()
+    assert "days before" not in format_summary(s)
+
+
+def test_one_vocabulary_everywhere():
+    s = week_summary([entry(at(9, 8), Emotion.FEAR)], now=NOW, tz=UTC)
+    text = format_summary(s)
+    assert "😨 afraid" in text and "fear" not in text
+    labels = {t.get_text() for t in chart_figure(s).axes[0].get_legend().get_texts()}
+    assert "afraid" in labels and "fear" not in labels
+    assert ADJECTIVE[Emotion.FEAR] == "afraid"
+
+
+def test_week_chart_labels_days_and_draws_how_the_week_felt():
+    happy_days = [entry(at(d, 9), Emotion.HAPPY) for d in (3, 4, 5)]
+    sad_days = [entry(at(d, 9), Emotion.SAD) for d in (7, 8, 9)]
+    s = week_summary(happy_days + sad_days, now=NOW, tz=UTC)
+    assert [d.valence for d in s.days] == [1.0, 1.0, 1.0, None, -1.0, -1.0, -1.0]
+    fig = chart_figure(s)
+    bars, line_axis = fig.axes
+    assert [t.get_text() for t in bars.get_xticklabels()][0] == "Mon\n3 Mar"
+    assert [t.get_text() for t in line_axis.get_yticklabels()] == [
+        "unpleasant",
+        "so-so",
+        "pleasant",
+    ]
+    (line,) = line_axis.get_lines()
+    ys = list(line.get_ydata())
+    assert ys[:3] == [1.0] * 3 and ys[4:] == [-1.0] * 3  # a gap on the day without one
+    image = _pixels(render_chart(s))
+    assert _count(image, LINE_COLOUR) > 300
+    # Only unsure readings: no emotion, so no line at all.
+    unsure = week_summary([entry(at(9, 8), Emotion.SAD, unsure=True)], now=NOW, tz=UTC)
+    assert len(chart_figure(unsure).axes) == 1
+    assert _count(_pixels(render_chart(unsure)), LINE_COLOUR) == 0
+
+
+def test_month_calendar_colours_each_day_by_its_main_emotion():
+    entries = [
+        entry(at(3, 9), Emotion.SAD),  # Monday
+        entry(at(3, 10), Emotion.SAD),
+        entry(at(3, 11), Emotion.HAPPY),
+        entry(at(5, 9), Emotion.HAPPY),  # Wednesday
+        entry(datetime(2025, 2, 14, 9, tzinfo=UTC), Emotion.ANGRY),  # Friday, a month ago
+    ]
+    s = week_summary(entries, now=NOW, tz=UTC, days=30)
+    image = _pixels(render_calendar(s))
+    assert image.size[0] == 1000 and 900 <= image.size[1] <= 1200
+
+    def colour(day: date) -> tuple[int, int, int]:
+        return image.getpixel(calendar_cell_centre(s, day, 0.88, 0.35))
+
+    assert colour(date(2025, 3, 3)) == _rgb(PALETTE[Emotion.SAD])
+    assert colour(date(2025, 3, 5)) == _rgb(PALETTE[Emotion.HAPPY])
+    assert colour(date(2025, 2, 14)) == _rgb(PALETTE[Emotion.ANGRY])
+    assert colour(date(2025, 3, 4)) == _rgb(EMPTY_COLOUR)
+    # Weekday columns: every Monday in the first column, Sundays in the last, one row a week.
+    x_mon, y_mon = calendar_cell_centre(s, date(2025, 3, 3))
+    x_sun, y_sun = calendar_cell_centre(s, date(2025, 3, 9))
+    assert x_mon < x_sun and y_mon == y_sun
+    assert calendar_cell_centre(s, date(2025, 2, 24))[0] == x_mon
+    from bot.charts import calendar_figure
+
+    texts = {t.get_text() for t in calendar_figure(s).axes[0].texts}
+    assert {"Mon", "Sun", "sad", "happy", "angry", "1 Mar", "9"} <= texts
+
+
+def test_month_text_collapses_quiet_stretches_and_shows_notes():
+    entries = [
+        entry(at(9, 8), Emotion.HAPPY, note="Walked by the sea <3 & slept well"),
+        entry(at(3, 8), Emotion.SAD),
+    ]
+    text = format_summary(week_summary(entries, now=NOW, tz=UTC, days=30))
+    lines = text.splitlines()
+    assert "8 Feb – 2 Mar · 23 quiet days" in lines
+    assert "4 Mar – 8 Mar · 5 quiet days" in lines
+    assert not any(line.endswith("· —") for line in lines)
+    assert "    📝 <i>Walked by the sea &lt;3 &amp; slept well</i>" in lines
