@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,10 +22,10 @@ from datetime import time as clock_time
 from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, week_summary
 from bot.storage import Storage
+from bot.taste import families_of, preferences
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
-from recommender.genres import FAMILY_IDS, FAMILY_OF_GENRE
 from recommender.moods import Strategy
 from recommender.preferences import Preferences
 from recommender.track import Mood, Track
@@ -404,33 +403,3 @@ def export_csv(data: dict) -> bytes:
             ]
         )
     return buf.getvalue().encode()
-
-
-def families_of(genres: Collection[str]) -> tuple[str, ...]:
-    """Favourite genres as families: raw genres chosen before /genres offered families
-    (e.g. "edm") become theirs ("electronic"); names that map to none are dropped."""
-    found = {g if g in FAMILY_IDS else FAMILY_OF_GENRE.get(g, "") for g in genres}
-    return tuple(f for f in FAMILY_IDS if f in found)
-
-
-def preferences(person: PersonState) -> Preferences:
-    """What this person told us: match/lift, favourite genres, and from their 👍/👎 the
-    songs themselves, their artists and (with two votes or more) their genre families."""
-    artists: Counter[str] = Counter()
-    genres: Counter[str] = Counter()
-    for f in person.feedback:
-        if f.artist:
-            artists[f.artist] += f.value
-        if f.genre:
-            genres[f.genre] += f.value
-    return Preferences(
-        strategy=person.settings.strategy,
-        liked_artists=frozenset(a for a, v in artists.items() if v > 0),
-        disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
-        # A genre needs more than one vote either way: one song is weak evidence.
-        liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
-        disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
-        favourite_genres=frozenset(person.settings.favourite_genres),
-        liked_tracks=frozenset(f.track_id for f in person.feedback if f.value > 0),
-        disliked_tracks=frozenset(f.track_id for f in person.feedback if f.value < 0),
-    )

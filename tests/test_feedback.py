@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import replies
-from bot.service import MoodTune, preferences
+from bot.service import MoodTune
 from bot.storage import Storage
+from bot.taste import preferences
 from models.emotion import Emotion
 from recommender.catalog import Catalog
 from recommender.engine import Recommender
