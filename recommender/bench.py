@@ -211,17 +211,19 @@ def bench_feedback(rec: Recommender, users: int, requests: int, n: int) -> None:
     """How 👍/👎 move one person's later picks (replies 2..R), against the same person
     giving no feedback: share of picks from the family they like, and disliked songs or
     artists coming back (should be 0)."""
-    targets = [("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
-               ("relaxing", {"mood": Mood.RELAXING}), ("party", {"mood": Mood.PARTY})]  # fmt: skip
+    targets: list[tuple[str, dict]] = [
+        ("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
+        ("relaxing", {"mood": Mood.RELAXING}), ("party", {"mood": Mood.PARTY}),
+    ]  # fmt: skip
     print(f"{'target':<12}{'liked family, no feedback -> with':>36}{'disliked back':>15}")
     for name, args in targets:
-        shares = {False: [], True: []}
+        shares: dict[bool, list[float]] = {False: [], True: []}
         back = 0
         for user in range(users):
             for react in (False, True):
                 replies, taste, came_back = feedback_session(rec, args, user, requests, n, react)
                 later = [t for reply in replies[1:] for t in reply]
-                shares[react].append(np.mean([t.genre == taste for t in later]))
+                shares[react].append(float(np.mean([t.genre == taste for t in later])))
                 back += came_back
         print(
             f"{name:<12}{np.mean(shares[False]):>29.0%} -> {np.mean(shares[True]):>4.0%}{back:>15}"
