@@ -243,17 +243,18 @@ def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup
         text += f"\n\n{MOOD_QUESTION}"
         markup = mood_keyboard(result.entry_id)
     else:
-        text += f"\n\n🎵 Songs for you{_why_suffix(result.why)}\n{songs_block(result.tracks)}"
+        heading = _why_heading("🎵", result.why, "Songs for you:")
+        text += f"\n\n{heading}\n{songs_block(result.tracks)}"
         markup = songs_keyboard(result.entry_id, result.tracks, correctable=True)
     return text + (FIRST_NOTICE if result.first else ""), markup
 
 
 def mood_text(mood: Mood, tracks: Sequence[Track], why: Why | None = None) -> str:
-    return f"{mood.label} it is! 🎵{_why_line(why)}\n{songs_block(tracks)}"
+    return f"{mood.label} it is!\n{_why_heading('🎵', why, '')}\n{songs_block(tracks)}"
 
 
 def more_text(tracks: Sequence[Track], why: Why | None = None) -> str:
-    return f"🎵 More for you{_why_suffix(why)}\n" + songs_block(tracks)
+    return f"{_why_heading('🔁', why, 'More for you:')}\n{songs_block(tracks)}"
 
 
 def correction_reply(
@@ -262,7 +263,8 @@ def correction_reply(
     """Songs for the person's own emotion; for neutral, the mood question instead."""
     if not tracks:
         return f"Got it. {MOOD_QUESTION}", mood_keyboard(entry_id)
-    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.{_why_line(why)}\n\n"
+    heading = _why_heading("🎵", why, "")
+    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.\n\n{heading}\n"
     return text + songs_block(tracks), songs_keyboard(entry_id, tracks)
 
 
@@ -301,14 +303,10 @@ def why_text(why: Why) -> str:
     return " — ".join(part for part in (sound, aim) if part)
 
 
-def _why_line(why: Why | None) -> str:
-    """The why as a line of its own (empty without one)."""
-    return f"\n<i>{escape(_capitalised(why_text(why)))}</i>" if why else ""
-
-
-def _why_suffix(why: Why | None) -> str:
-    """After a heading: a dash, the why in italics and a colon (just the colon without)."""
-    return f" — <i>{escape(why_text(why))}</i>:" if why else ":"
+def _why_heading(emoji: str, why: Why | None, otherwise: str) -> str:
+    """ "🎵 <i>Calm, acoustic, slow — to help you unwind</i>" above a list of songs."""
+    text = f"<i>{escape(_capitalised(why_text(why)))}</i>" if why else otherwise
+    return f"{emoji} {text}".rstrip()
 
 
 def _capitalised(text: str) -> str:

@@ -125,12 +125,12 @@ async def test_like_then_change_of_mind_and_nobody_else_can_rate(bot: Bot):
 
 async def test_replies_say_why_these_songs(bot: Bot):
     msg = await bot.send_photo(ALICE, media.smiling_jpeg())
-    assert "Songs for you — lively, upbeat — to keep the good mood going:" in msg["text"]
+    assert "\n\n🎵 Lively, upbeat — to keep the good mood going\n1. " in msg["text"]
     menu = await bot.say(ALICE, "/mood")
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, menu, "pick:relaxing")
     relaxing = await bot.reply(ALICE, since=mark)
-    assert "Calm, acoustic, slow — to help you unwind" in relaxing["text"]
+    assert "it is!\n🎵 Calm, acoustic, slow — to help you unwind\n1. " in relaxing["text"]
     assert any(e["type"] == "italic" for e in relaxing["entities"])
 
 
