@@ -168,8 +168,8 @@ def feedback_session(
     """A listener whose taste is the family of their first song: they 👍 every pick of it
     and 👎 the first pick of another family in each reply (if `react`), as the bot turns
     feedback into Preferences (bot/taste.py: artists by net vote, families by two votes).
-    Returns the replies, the taste family and how many picks were by an artist or of a
-    song disliked in an earlier reply."""
+    Returns the replies, the taste family and how many picks were songs or artists the
+    preferences of the time disliked (an artist with as many 👍 as 👎 is not disliked)."""
     shown: list[str] = []
     votes: dict[str, tuple[Track, int]] = {}
     replies: list[list[Track]] = []
@@ -177,8 +177,9 @@ def feedback_session(
     for r in range(requests):
         prefs = _feedback_prefs(args.get("prefs", Preferences()), list(votes.values()))
         reply = rec.recommend(**{**args, "prefs": prefs}, n=n, exclude=shown, seed=user * 1000 + r)
-        disliked = {key for t, v in votes.values() if v < 0 for key in (t.id, t.artist)}
-        back += sum(t.id in disliked or t.artist in disliked for t in reply)
+        back += sum(
+            t.id in prefs.disliked_tracks or t.artist in prefs.disliked_artists for t in reply
+        )
         taste = taste or reply[0].genre
         shown += [t.id for t in reply]
         replies.append(reply)
