@@ -135,6 +135,7 @@ def add_handlers(app: MoodTuneApp) -> None:
     for pattern, callback in (
         (buttons.MoodButton.matches, handlers.mood_button),
         (buttons.FeedbackButton.matches, handlers.feedback_button),
+        (buttons.RateButton.matches, handlers.rate_button),
         (buttons.MoreButton.matches, handlers.more_button),
         (buttons.FixButton.matches, handlers.fix_button),
         (buttons.CorrectionButton.matches, handlers.correction_button),

@@ -14,7 +14,7 @@ from typing import Self, TypeVar
 
 from models.emotion import Emotion
 from recommender.moods import Strategy
-from recommender.track import Mood
+from recommender.track import SPOTIFY_ID, Mood
 
 MAX_DATA_BYTES = 64
 MAX_ID_DIGITS = 12
@@ -100,7 +100,7 @@ class MoodButton(Button):
 
 @dataclass(frozen=True, slots=True)
 class FeedbackButton(Button):
-    """👍 or 👎 on the songs of one entry."""
+    """👍 or 👎 on all the songs of one entry (replies before per-song `RateButton`s)."""
 
     entry_id: int
     up: bool
@@ -115,6 +115,33 @@ class FeedbackButton(Button):
         if entry_id is None or fields is None or fields[1] not in ("up", "down"):
             return None
         return cls(entry_id, fields[1] == "up")
+
+
+@dataclass(frozen=True, slots=True)
+class RateButton(Button):
+    """👍 (+1), 👎 (-1) or take it back (0) on one song of one entry: what pressing sets,
+    so the label beside it can show the opinion and a second press undoes it."""
+
+    entry_id: int
+    track_id: str  # a Spotify track id (22 letters and digits)
+    value: int
+
+    def encode(self) -> str:
+        return _data("rate", self.entry_id, self.track_id, _RATINGS[self.value])
+
+    @classmethod
+    def parse(cls, data: object) -> Self | None:
+        fields = _fields(data, "rate", 3)
+        if fields is None or fields[2] not in _RATING_VALUES:
+            return None
+        entry_id, track_id = _number(fields[0]), fields[1]
+        if entry_id is None or not SPOTIFY_ID.fullmatch(track_id):
+            return None
+        return cls(entry_id, track_id, _RATING_VALUES[fields[2]])
+
+
+_RATINGS = {1: "up", -1: "down", 0: "undo"}
+_RATING_VALUES = {word: value for value, word in _RATINGS.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from bot.buttons import (
     MoodButton,
     MoreButton,
     NoteButton,
+    RateButton,
     StyleButton,
     TimezoneButton,
 )
@@ -59,7 +60,8 @@ async def photo(update: Update, context: Context) -> None:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
     await message.chat.send_action(ChatAction.TYPING)
     data = bytes(await (await media.get_file()).download_as_bytearray())
-    result = await context.moodtune.read_selfie(update.effective_user.id, data)
+    user = update.effective_user
+    result = await context.moodtune.read_selfie(user.id, data, user.language_code)
     del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
@@ -77,7 +79,8 @@ async def video(update: Update, context: Context) -> None:
             raise ImageTooLarge(f"{clip.file_size} bytes")
         await message.chat.send_action(ChatAction.TYPING)
         data = bytes(await (await clip.get_file()).download_as_bytearray())
-        result = await context.moodtune.read_video(update.effective_user.id, data)
+        user = update.effective_user
+        result = await context.moodtune.read_video(user.id, data, user.language_code)
         del data  # the video lives no longer than this handler
     except AnalysisError as err:
         await message.reply_text(replies.video_error_text(err))
@@ -95,15 +98,17 @@ async def mood_button(update: Update, context: Context) -> None:
     """A mood chosen: songs, once; a repeated press or someone else's entry changes nothing."""
     query = update.callback_query
     button = MoodButton.parse(query.data)
-    user_id = update.effective_user.id
-    result = await context.moodtune.choose_mood(user_id, button.mood, button.entry_id)
+    user = update.effective_user
+    result = await context.moodtune.choose_mood(
+        user.id, button.mood, button.entry_id, user.language_code
+    )
     if result is None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     await query.message.reply_text(
-        replies.mood_text(result.mood, result.tracks),
+        replies.mood_text(result.mood, result.tracks, result.why),
         reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
 
@@ -124,19 +129,21 @@ async def correction_button(update: Update, context: Context) -> None:
     """The person's own emotion for a reading: kept beside the model's, with new songs."""
     query = update.callback_query
     button = CorrectionButton.parse(query.data)
-    user_id = update.effective_user.id
-    tracks = await context.moodtune.correct(user_id, button.entry_id, button.emotion)
-    if tracks is None:
+    user = update.effective_user
+    songs = await context.moodtune.correct(
+        user.id, button.entry_id, button.emotion, user.language_code
+    )
+    if songs is None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    text, markup = replies.correction_reply(button.entry_id, button.emotion, tracks)
+    text, markup = replies.correction_reply(songs.entry_id, button.emotion, songs.tracks, songs.why)
     await query.message.reply_text(text, reply_markup=markup)
 
 
 async def feedback_button(update: Update, context: Context) -> None:
-    """👍 / 👎 under a reply; scoped to the presser's own entries."""
+    """👍 / 👎 under a whole reply (buttons from before per-song ratings); the presser's own."""
     query = update.callback_query
     button = FeedbackButton.parse(query.data)
     value = 1 if button.up else -1
@@ -144,17 +151,33 @@ async def feedback_button(update: Update, context: Context) -> None:
     await query.answer(replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
 
 
+async def rate_button(update: Update, context: Context) -> None:
+    """👍 / 👎 on one song, or a second press taking it back; the buttons show the opinion.
+    Scoped to the presser's own entries and the songs they were given."""
+    query = update.callback_query
+    button = RateButton.parse(query.data)
+    user_id = update.effective_user.id
+    if not await context.moodtune.rate(user_id, button.entry_id, button.track_id, button.value):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer(replies.RATED[button.value])
+    markup = replies.rated_keyboard(getattr(query.message, "reply_markup", None), button)
+    if markup is not None:
+        await query.edit_message_reply_markup(markup)
+
+
 async def more_button(update: Update, context: Context) -> None:
     """Five more songs for the same reading; scoped to the presser's own entries."""
     query = update.callback_query
     button = MoreButton.parse(query.data)
-    tracks = await context.moodtune.more_songs(update.effective_user.id, button.entry_id)
-    if not tracks:
+    user = update.effective_user
+    songs = await context.moodtune.more_songs(user.id, button.entry_id, user.language_code)
+    if not songs or not songs.tracks:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    markup = replies.songs_keyboard(button.entry_id, tracks)
-    await query.message.reply_text(replies.more_text(tracks), reply_markup=markup)
+    markup = replies.songs_keyboard(songs.entry_id, songs.tracks)
+    await query.message.reply_text(replies.more_text(songs.tracks, songs.why), reply_markup=markup)
 
 
 NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a note on
@@ -300,7 +323,8 @@ async def remind(update: Update, context: Context) -> None:
 async def inline_query(update: Update, context: Context) -> None:
     """@bot in any chat: the person's latest songs, or songs for a typed emotion or mood."""
     query = update.inline_query
-    tracks = await context.moodtune.inline_songs(update.effective_user.id, query.query)
+    user = update.effective_user
+    tracks = await context.moodtune.inline_songs(user.id, query.query, user.language_code)
     await query.answer(replies.inline_results(tracks), cache_time=30, is_personal=True)
 
 

@@ -19,7 +19,6 @@ from bot.buttons import (
     TIMEZONES,
     CorrectionButton,
     DeleteButton,
-    FeedbackButton,
     FixButton,
     GenreButton,
     HistoryButton,
@@ -27,6 +26,7 @@ from bot.buttons import (
     MoodButton,
     MoreButton,
     NoteButton,
+    RateButton,
     StyleButton,
 )
 from bot.history import HistorySummary, format_summary, span_text
@@ -48,8 +48,10 @@ from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
 from models.video import DEFAULT_MAX_VIDEO_BYTES as MAX_VIDEO_BYTES
 from models.video import VideoTooLong
 from recommender.errors import RecommenderError
+from recommender.genres import family_label
 from recommender.moods import Strategy
 from recommender.track import Mood, Track
+from recommender.why import Sound, Why
 
 WELCOME = (
     "👋 Hi! I'm <b>MoodTune</b>, your music companion.\n\n"
@@ -104,6 +106,12 @@ UNSUPPORTED_IMAGE = (
 )
 HOW_DO_YOU_FEEL = "How do you feel?"
 FEEDBACK_THANKS = "Thanks! I'll remember that."
+# What a 👍 / 👎 / second press answers, by the value it set.
+RATED = {
+    1: "👍 Noted: I'll pick more like it.",
+    -1: "👎 Noted: I won't suggest it again.",
+    0: "OK, taken back.",
+}
 SAVED = "Saved."
 EXPORT_CAPTION = "Everything I hold about you."
 UNKNOWN_TIMEZONE = "I don't know that time zone. Try e.g. Europe/Berlin."
@@ -164,8 +172,8 @@ def privacy_text(settings: Settings) -> str:
         "and their Telegram file ids.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
         "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
-        "of the songs suggested. Your corrections adapt how I read your face (switch it off in "
-        "/settings).\n"
+        "of the songs suggested; your 👍/👎 on songs (with the song's artist and genre family). "
+        "Your corrections adapt how I read your face (switch it off in /settings).\n"
         f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
         "sends you a copy, /delete erases everything now.\n"
         "• Nobody else can see your readings."
@@ -244,7 +252,8 @@ def selfie_reply(result: SelfieResult | None) -> tuple[str, InlineKeyboardMarkup
         text += f"\n\n{MOOD_QUESTION}"
         markup = mood_keyboard(result.entry_id, fixable=result.unsure)
     else:
-        text += f"\n\n🎵 Songs for you:\n{songs_block(result.tracks)}"
+        heading = _why_heading("🎵", result.why, "Songs for you:")
+        text += f"\n\n{heading}\n{songs_block(result.tracks)}"
         markup = songs_keyboard(result.entry_id, result.tracks, correctable=True, note=True)
     return text + (FIRST_NOTICE if result.first else streak_text(result.streak)), markup
 
@@ -278,22 +287,68 @@ def note_saved_text(note: str) -> str:
     )
 
 
-def mood_text(mood: Mood, tracks: Sequence[Track]) -> str:
-    return f"{mood.label} it is! 🎵\n{songs_block(tracks)}"
+def mood_text(mood: Mood, tracks: Sequence[Track], why: Why | None = None) -> str:
+    return f"{mood.label} it is!\n{_why_heading('🎵', why, '')}\n{songs_block(tracks)}"
 
 
-def more_text(tracks: Sequence[Track]) -> str:
-    return "🎵 More for you:\n" + songs_block(tracks)
+def more_text(tracks: Sequence[Track], why: Why | None = None) -> str:
+    return f"{_why_heading('🔁', why, 'More for you:')}\n{songs_block(tracks)}"
 
 
 def correction_reply(
-    entry_id: int, emotion: Emotion, tracks: Sequence[Track]
+    entry_id: int, emotion: Emotion, tracks: Sequence[Track], why: Why | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
     """Songs for the person's own emotion; for neutral, the mood question instead."""
     if not tracks:
         return f"Got it. {MOOD_QUESTION}", mood_keyboard(entry_id)
-    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.\n\n{songs_block(tracks)}"
-    return text, songs_keyboard(entry_id, tracks)
+    heading = _why_heading("🎵", why, "")
+    text = f"Thanks, noted: {EMOJI[emotion]} {ADJECTIVE[emotion]}.\n\n{heading}\n"
+    return text + songs_block(tracks), songs_keyboard(entry_id, tracks)
+
+
+# Why these songs: the sound the recommender aimed at, then what it answers.
+SOUND_WORDS: dict[Sound, str] = {sound: sound.value for sound in Sound}
+MOOD_AIMS: dict[Mood, str] = {
+    Mood.MORNING_COFFEE: "for an easy start",
+    Mood.RELAXING: "to help you unwind",
+    Mood.EXERCISE: "to keep you moving",
+    Mood.HEART_TOUCHING: "for a tender moment",
+    Mood.FOCUS: "to help you focus",
+    Mood.PARTY: "to get the party going",
+}
+EMOTION_AIMS: dict[tuple[Emotion, Strategy], str] = {
+    (Emotion.HAPPY, Strategy.MATCH): "to keep the good mood going",
+    (Emotion.SURPRISE, Strategy.MATCH): "to ride the surprise",
+    (Emotion.NEUTRAL, Strategy.MATCH): "for an easy, open moment",
+    (Emotion.SAD, Strategy.MATCH): "to keep you company as you are",
+    (Emotion.ANGRY, Strategy.MATCH): "to let it out",
+    (Emotion.FEAR, Strategy.MATCH): "to meet the tension",
+    (Emotion.DISGUST, Strategy.MATCH): "to match your mood",
+    (Emotion.SAD, Strategy.LIFT): "to lift your mood gently",
+    (Emotion.ANGRY, Strategy.LIFT): "to bring your mood down gently",
+    (Emotion.FEAR, Strategy.LIFT): "to help you feel safe",
+    (Emotion.DISGUST, Strategy.LIFT): "to turn your mood around gently",
+}
+
+
+def why_text(why: Why) -> str:
+    """A few words on why these songs, e.g. "calm, acoustic, slow — to help you unwind"."""
+    sound = ", ".join(SOUND_WORDS[s] for s in why.sound)
+    if why.mood is not None:
+        aim = MOOD_AIMS[why.mood]
+    else:
+        aim = EMOTION_AIMS.get((why.emotion or Emotion.NEUTRAL, why.strategy), "")
+    return " — ".join(part for part in (sound, aim) if part)
+
+
+def _why_heading(emoji: str, why: Why | None, otherwise: str) -> str:
+    """ "🎵 <i>Calm, acoustic, slow — to help you unwind</i>" above a list of songs."""
+    text = f"<i>{escape(_capitalised(why_text(why)))}</i>" if why else otherwise
+    return f"{emoji} {text}".rstrip()
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def inline_results(tracks: Sequence[Track]) -> list[InlineQueryResultArticle]:
@@ -342,17 +397,14 @@ def share_url(track: Track) -> str:
 def songs_keyboard(
     entry_id: int, tracks: Sequence[Track] = (), correctable: bool = False, note: bool = False
 ) -> InlineKeyboardMarkup:
+    """One row per song ("1 👍 | 👎 | 📤"), then more songs and, under a reading, "not quite?"."""
     rows = [
-        [
-            InlineKeyboardButton("👍", callback_data=FeedbackButton(entry_id, up=True).encode()),
-            InlineKeyboardButton("👎", callback_data=FeedbackButton(entry_id, up=False).encode()),
-            InlineKeyboardButton("🔁 More songs", callback_data=MoreButton(entry_id).encode()),
-        ]
+        [*rating_buttons(i, entry_id, t.id, 0), InlineKeyboardButton("📤", url=share_url(t))]
+        for i, t in enumerate(tracks, 1)
     ]
-    if tracks:
-        rows.append(
-            [InlineKeyboardButton(f"📤 {i}", url=share_url(t)) for i, t in enumerate(tracks, 1)]
-        )
+    rows.append(
+        [InlineKeyboardButton("🔁 More songs", callback_data=MoreButton(entry_id).encode())]
+    )
     if correctable:
         fix = FixButton(entry_id).encode()
         rows.append([InlineKeyboardButton("Not quite? Pick your mood", callback_data=fix)])
@@ -360,6 +412,42 @@ def songs_keyboard(
         add = NoteButton(entry_id).encode()
         rows.append([InlineKeyboardButton("📝 Add a note", callback_data=add)])
     return InlineKeyboardMarkup(rows)
+
+
+def rating_buttons(
+    number: int, entry_id: int, track_id: str, value: int
+) -> list[InlineKeyboardButton]:
+    """👍 and 👎 for song `number`, showing the opinion `value`; a pressed one takes it back."""
+    up, down = value == 1, value == -1
+    return [
+        InlineKeyboardButton(
+            f"{number} ✅ 👍" if up else f"{number} 👍",
+            callback_data=RateButton(entry_id, track_id, 0 if up else 1).encode(),
+        ),
+        InlineKeyboardButton(
+            "✅ 👎" if down else "👎",
+            callback_data=RateButton(entry_id, track_id, 0 if down else -1).encode(),
+        ),
+    ]
+
+
+def rated_keyboard(
+    markup: InlineKeyboardMarkup | None, rated: RateButton
+) -> InlineKeyboardMarkup | None:
+    """`markup` with the rated song's 👍/👎 showing its new opinion; None if that changes
+    nothing (a repeated press, or a message without the song)."""
+    if markup is None:
+        return None
+    rows, number = [], 0
+    for row in markup.inline_keyboard:
+        rates = [RateButton.parse(b.callback_data) for b in row]
+        number += any(rates)
+        if any(r and (r.entry_id, r.track_id) == (rated.entry_id, rated.track_id) for r in rates):
+            others = [b for b, r in zip(row, rates, strict=True) if r is None]
+            row = (*rating_buttons(number, rated.entry_id, rated.track_id, rated.value), *others)
+        rows.append(list(row))
+    new = InlineKeyboardMarkup(rows)
+    return None if new.to_dict() == markup.to_dict() else new
 
 
 def correction_keyboard(entry_id: int) -> InlineKeyboardMarkup:
@@ -389,19 +477,21 @@ def style_keyboard() -> InlineKeyboardMarkup:
 
 
 GENRES_TEXT = (
-    "Pick your favourite genres (tap again to remove). I'll lean towards them, "
+    "Pick the kinds of music you love (tap again to remove). I'll lean towards them, "
     "without leaving the mood behind."
 )
 
 
 def genres_keyboard(genres: Genres) -> InlineKeyboardMarkup:
+    """The genre families, two to a row, the person's favourites ticked."""
     buttons = [
         InlineKeyboardButton(
-            ("✅ " if g in genres.chosen else "") + g, callback_data=GenreButton(g).encode()
+            ("✅ " if g in genres.chosen else "") + family_label(g),
+            callback_data=GenreButton(g).encode(),
         )
         for g in genres.offered
     ]
-    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
 NUDGE = "👋 How are you feeling today? Send me a selfie and I'll pick songs for it."

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -24,12 +23,14 @@ from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, streak, week_summary
 from bot.learned import personalise
 from bot.storage import NOTE_MAX_CHARS, Storage
+from bot.taste import families_of, preferences
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
 from recommender.moods import Strategy
 from recommender.preferences import Preferences
 from recommender.track import Mood, Track
+from recommender.why import Why, why
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class SelfieResult:
     streak: int = 1  # days in a row with an entry, today's included
     # Emotions whose reads their own corrections now adjust (the read that learns a face).
     learning: tuple[Emotion, ...] = ()
+    why: Why | None = None  # what the songs aim at (None when asking a mood)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,16 @@ class MoodResult:
     entry_id: int
     mood: Mood
     tracks: tuple[Track, ...]
+    why: Why | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Songs:
+    """Songs for one of the person's entries, and what they aim at."""
+
+    entry_id: int
+    tracks: tuple[Track, ...]
+    why: Why | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +108,27 @@ class MoodTune:
 
     # -- songs -------------------------------------------------------------------------------
 
-    async def read_selfie(self, user_id: int, data: bytes) -> SelfieResult | None:
+    async def read_selfie(
+        self, user_id: int, data: bytes, language: str | None = None
+    ) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
-        erased their data while it was being read."""
-        return await self._read(user_id, self._analyzer.analyze, data)
+        erased their data while it was being read. `language` is the person's Telegram
+        language code, here and below: music from its region becomes more likely."""
+        return await self._read(user_id, self._analyzer.analyze, data, language)
 
-    async def read_video(self, user_id: int, data: bytes) -> SelfieResult | None:
+    async def read_video(
+        self, user_id: int, data: bytes, language: str | None = None
+    ) -> SelfieResult | None:
         """As `read_selfie`, for a round video message or a short video: a few frames decoded
         in memory, the faces read and combined. Nothing of the video is kept."""
-        return await self._read(user_id, self._analyzer.analyze_video, data)
+        return await self._read(user_id, self._analyzer.analyze_video, data, language)
 
     async def _read(
-        self, user_id: int, analyze: Callable[[bytes], FaceReading], data: bytes
+        self,
+        user_id: int,
+        analyze: Callable[[bytes], FaceReading],
+        data: bytes,
+        language: str | None,
     ) -> SelfieResult | None:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
@@ -117,7 +138,11 @@ class MoodTune:
         reading, learning = personalise(raw, person)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
-        tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
+        tracks, reason = (
+            ((), None)
+            if ask_mood
+            else await self._pick(person, emotion=reading.emotion, language=language)
+        )
         if self._erased_at.get(user_id, -1.0) >= started:
             return None
         entry = await self._storage.add_reading(
@@ -132,28 +157,32 @@ class MoodTune:
         first = not person.has_readings
         now = self._clock()
         days = streak([*person.active_times, now], now, person.settings.tzinfo)
-        return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first, days, learning)
+        return SelfieResult(
+            entry.id, reading, tracks, ask_mood, unsure, first, days, learning, reason
+        )
 
     async def choose_mood(
-        self, user_id: int, mood: Mood, entry_id: int | None = None
+        self, user_id: int, mood: Mood, entry_id: int | None = None, language: str | None = None
     ) -> MoodResult | None:
         """Songs for a mood: the answer to entry `entry_id`'s question, given once (None if
         the entry isn't this user's or is already answered: a double press, a stale or forged
         button); without an entry (/mood), a new diary entry."""
         if entry_id is None:
-            tracks = await self._pick(await self._person(user_id), mood=mood)
+            person = await self._person(user_id)
+            tracks, reason = await self._pick(person, mood=mood, language=language)
             entry = await self._storage.add_reading(
                 user_id, emotion=None, confidence=None, probabilities=None,
                 track_ids=[t.id for t in tracks], mood=mood, source=Source.MOOD, at=self._clock(),
             )  # fmt: skip
-            return MoodResult(entry.id, mood, tracks)
+            return MoodResult(entry.id, mood, tracks, reason)
         answered = await self._storage.get_entry(user_id, entry_id)
         if answered is None or answered.mood is not None:
             return None
-        tracks = await self._pick(await self._person(user_id), mood=mood)
+        person = await self._person(user_id)
+        tracks, reason = await self._pick(person, mood=mood, language=language)
         if not await self._storage.set_mood(user_id, entry_id, mood, [t.id for t in tracks]):
             return None
-        return MoodResult(entry_id, mood, tracks)
+        return MoodResult(entry_id, mood, tracks, reason)
 
     async def recommend_and_record(
         self,
@@ -165,7 +194,7 @@ class MoodTune:
     ) -> tuple[Track, ...]:
         """Songs for this person as the bot would pick them, recorded so they don't repeat."""
         person = await self._person(user_id)
-        tracks = await self._pick(person, emotion=emotion, mood=mood, n=n, language=language)
+        tracks, _ = await self._pick(person, emotion=emotion, mood=mood, n=n, language=language)
         await self._storage.add_reading(
             user_id, emotion=emotion, confidence=None, probabilities=None,
             track_ids=[t.id for t in tracks], mood=mood, source=Source.MANUAL, at=self._clock(),
@@ -177,20 +206,28 @@ class MoodTune:
         return await self._storage.get_entry(user_id, entry_id) is not None
 
     async def correct(
-        self, user_id: int, entry_id: int, emotion: Emotion
-    ) -> tuple[Track, ...] | None:
+        self, user_id: int, entry_id: int, emotion: Emotion, language: str | None = None
+    ) -> Songs | None:
         """The person says the reading was wrong: keep both, and pick songs for their emotion.
-        None if the entry isn't theirs; () for neutral, where the caller asks for a mood."""
-        if not await self._storage.correct_emotion(user_id, entry_id, emotion):
+        None if the entry isn't theirs; no tracks for neutral, where the caller asks for a mood.
+        The new songs join the entry's (so the earlier ones can still be rated, never repeat)."""
+        entry = await self._storage.get_entry(user_id, entry_id)
+        if entry is None or not await self._storage.correct_emotion(user_id, entry_id, emotion):
             return None
         if emotion is Emotion.NEUTRAL:
-            return ()
-        tracks = await self._pick(await self._person(user_id), emotion=emotion)
-        await self._storage.set_recommendations(user_id, entry_id, [t.id for t in tracks])
-        return tracks
+            return Songs(entry_id, ())
+        person = await self._person(user_id)
+        tracks, reason = await self._pick(
+            person, emotion=emotion, exclude=entry.track_ids, language=language
+        )
+        await self._storage.set_recommendations(
+            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
+        )
+        return Songs(entry_id, tracks, reason)
 
     async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
-        """👍 (+1) or 👎 (-1) on the songs of one of this person's replies."""
+        """👍 (+1) or 👎 (-1) on all the songs of one of this person's replies: what the
+        per-reply buttons already in people's chats do (new replies rate each song)."""
         entry = await self._storage.get_entry(user_id, entry_id)
         if entry is None or not entry.track_ids or value not in (1, -1):
             return False
@@ -206,7 +243,30 @@ class MoodTune:
             )
         return True
 
-    async def more_songs(self, user_id: int, entry_id: int) -> tuple[Track, ...] | None:
+    async def rate(self, user_id: int, entry_id: int, track_id: str, value: int) -> bool:
+        """👍 (+1), 👎 (-1) or take it back (0) on one song of one of this person's replies;
+        False (nothing changes) if the entry isn't theirs or never had that song. The
+        opinion is set, not toggled, so a repeated press leaves the same result."""
+        entry = await self._storage.get_entry(user_id, entry_id)
+        if entry is None or track_id not in entry.track_ids or value not in (1, 0, -1):
+            return False
+        if value == 0:
+            await self._storage.remove_feedback(user_id, track_id)
+            return True
+        track = self._recommender.catalog.get(track_id)
+        await self._storage.add_feedback(
+            user_id,
+            track_id,
+            value,
+            artist=track.artist if track else "",
+            genre=track.genre if track else "",  # the family: feedback moves whole families
+            at=self._clock(),
+        )
+        return True
+
+    async def more_songs(
+        self, user_id: int, entry_id: int, language: str | None = None
+    ) -> Songs | None:
         """Five other songs for the same reading; they join the entry's list (so never repeat)."""
         entry = await self._storage.get_entry(user_id, entry_id)
         if entry is None or (entry.effective_emotion is None and entry.mood is None):
@@ -214,13 +274,17 @@ class MoodTune:
         mood = Mood(entry.mood) if entry.mood else None
         emotion = None if mood else entry.effective_emotion
         person = await self._person(user_id)
-        tracks = await self._pick(person, emotion=emotion, mood=mood, exclude=entry.track_ids)
+        tracks, reason = await self._pick(
+            person, emotion=emotion, mood=mood, exclude=entry.track_ids, language=language
+        )
         await self._storage.set_recommendations(
             user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
         )
-        return tracks
+        return Songs(entry_id, tracks, reason)
 
-    async def inline_songs(self, user_id: int, query: str) -> tuple[Track, ...]:
+    async def inline_songs(
+        self, user_id: int, query: str, language: str | None = None
+    ) -> tuple[Track, ...]:
         """Songs to offer in inline mode: for a named emotion or mood, else the latest picks."""
         word = query.strip().lower()
         emotion = mood = None
@@ -234,7 +298,12 @@ class MoodTune:
             seed = zlib.crc32(f"{user_id}:{word}:{self._clock().date()}".encode())
             return tuple(
                 await asyncio.to_thread(
-                    self._recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
+                    self._recommender.recommend,
+                    emotion=emotion,
+                    mood=mood,
+                    n=10,
+                    prefs=Preferences(language=language),
+                    seed=seed,
                 )
             )
         now = self._clock()
@@ -270,7 +339,8 @@ class MoodTune:
         exclude: Collection[str] = (),
         n: int = SONGS_PER_REPLY,
         language: str | None = None,
-    ) -> tuple[Track, ...]:
+    ) -> tuple[tuple[Track, ...], Why]:
+        """Songs for this person, and what they aim at."""
         prefs = replace(preferences(person), language=language)
         tracks = await asyncio.to_thread(
             self._recommender.recommend,
@@ -280,7 +350,7 @@ class MoodTune:
             exclude=person.recent_track_ids | set(exclude),
             prefs=prefs,
         )
-        return tuple(tracks)
+        return tuple(tracks), why(emotion, mood, prefs.strategy)
 
     # -- the diary and settings --------------------------------------------------------------
 
@@ -316,14 +386,16 @@ class MoodTune:
     async def genres(self, user_id: int) -> Genres:
         """The catalog's genres and this person's favourites among them."""
         settings = await self._storage.get_user_settings(user_id)
-        return Genres(tuple(self._recommender.catalog.genres()), settings.favourite_genres)
+        offered = tuple(self._recommender.catalog.genres())
+        return Genres(offered, families_of(settings.favourite_genres))
 
     async def toggle_genre(self, user_id: int, genre: str) -> Genres | None:
-        """Add or remove a favourite genre; None for a genre the catalog doesn't have."""
+        """Add or remove a favourite genre family; None for one the catalog doesn't have."""
         offered = tuple(self._recommender.catalog.genres())
         if genre not in offered:
             return None
-        current = set((await self._storage.get_user_settings(user_id)).favourite_genres)
+        settings = await self._storage.get_user_settings(user_id)
+        current = set(families_of(settings.favourite_genres))
         settings = await self._storage.set_favourite_genres(user_id, sorted(current ^ {genre}))
         return Genres(offered, settings.favourite_genres)
 
@@ -378,23 +450,3 @@ def export_csv(data: dict) -> bytes:
             ]
         )
     return buf.getvalue().encode()
-
-
-def preferences(person: PersonState) -> Preferences:
-    """What this person told us: match/lift, and artists/genres from their 👍/👎."""
-    artists: Counter[str] = Counter()
-    genres: Counter[str] = Counter()
-    for f in person.feedback:
-        if f.artist:
-            artists[f.artist] += f.value
-        if f.genre:
-            genres[f.genre] += f.value
-    return Preferences(
-        strategy=person.settings.strategy,
-        liked_artists=frozenset(a for a, v in artists.items() if v > 0),
-        disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
-        # A genre needs more than one vote either way: one song is weak evidence.
-        liked_genres=frozenset(g for g, v in genres.items() if v >= 2),
-        disliked_genres=frozenset(g for g, v in genres.items() if v <= -2),
-        favourite_genres=frozenset(person.settings.favourite_genres),
-    )

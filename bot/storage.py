@@ -320,6 +320,16 @@ class Storage(Database):
                 (user_id, track_id, str(artist), str(genre), int(value), created),
             )
 
+    async def remove_feedback(self, user_id: int, track_id: str) -> bool:
+        """Forget this user's opinion of a track (an undone 👍/👎); False if there was none."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "DELETE FROM feedback WHERE user_id = ? AND track_id = ?", (user_id, track_id)
+            )
+            removed = cur.rowcount == 1
+            await cur.close()
+        return removed
+
     async def get_user_settings(self, user_id: int) -> UserSettings:
         """This user's settings, or the defaults if we have none stored."""
         async with self._lock:

@@ -16,6 +16,10 @@ Prints numbers; it is not a test. Sections:
 * Language pools: for each listener language and a few targets, the share of picks from the
   language's pool and the share of replies with at least one; "none" is a listener without a
   language, for scale.
+* Feedback: simulated listeners who like one family and dislike a song of another in each
+  reply; the share of later picks from the liked family against the same listeners giving no
+  feedback (at most MAX_PER_FAMILY of n: liked families stay under the diversity cap, only
+  families chosen with /genres are exempt), and disliked songs or artists coming back.
 * Agreement with the human labels of data_moods.csv (Happy / Sad / Energetic / Calm), each
   label mapped before any measurement to the one target that means the same thing
   (LABEL_REGIONS). Every track is scored by each of the four targets exactly as the engine
@@ -32,6 +36,7 @@ import os
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +162,75 @@ def bench_languages(rec: Recommender, users: int, requests: int, n: int) -> None
         print(f"{label:<10}" + "".join(f"{c:>22}" for c in cells))
 
 
+def feedback_session(
+    rec: Recommender, args: dict, user: int, requests: int, n: int, react: bool
+) -> tuple[list[list[Track]], str, int]:
+    """A listener whose taste is the family of their first song: they 👍 every pick of it
+    and 👎 the first pick of another family in each reply (if `react`), as the bot turns
+    feedback into Preferences (bot/taste.py: artists by net vote, families by two votes).
+    Returns the replies, the taste family and how many picks were songs or artists the
+    preferences of the time disliked (an artist with as many 👍 as 👎 is not disliked)."""
+    shown: list[str] = []
+    votes: dict[str, tuple[Track, int]] = {}
+    replies: list[list[Track]] = []
+    taste, back = "", 0
+    for r in range(requests):
+        prefs = _feedback_prefs(args.get("prefs", Preferences()), list(votes.values()))
+        reply = rec.recommend(**{**args, "prefs": prefs}, n=n, exclude=shown, seed=user * 1000 + r)
+        back += sum(
+            t.id in prefs.disliked_tracks or t.artist in prefs.disliked_artists for t in reply
+        )
+        taste = taste or reply[0].genre
+        shown += [t.id for t in reply]
+        replies.append(reply)
+        if react:
+            votes.update((t.id, (t, 1)) for t in reply if t.genre == taste)
+            other = next((t for t in reply if t.genre != taste), None)
+            if other is not None:
+                votes[other.id] = (other, -1)
+    return replies, taste, back
+
+
+def _feedback_prefs(base: Preferences, votes: list[tuple[Track, int]]) -> Preferences:
+    artists: Counter[str] = Counter()
+    families: Counter[str] = Counter()
+    for track, value in votes:
+        artists[track.artist] += value
+        families[track.genre] += value
+    return replace(
+        base,
+        liked_tracks=frozenset(t.id for t, v in votes if v > 0),
+        disliked_tracks=frozenset(t.id for t, v in votes if v < 0),
+        liked_artists=frozenset(a for a, v in artists.items() if v > 0),
+        disliked_artists=frozenset(a for a, v in artists.items() if v < 0),
+        liked_genres=frozenset(f for f, v in families.items() if v >= 2),
+        disliked_genres=frozenset(f for f, v in families.items() if v <= -2),
+    )
+
+
+def bench_feedback(rec: Recommender, users: int, requests: int, n: int) -> None:
+    """How 👍/👎 move one person's later picks (replies 2..R), against the same person
+    giving no feedback: share of picks from the family they like, and disliked songs or
+    artists coming back (should be 0)."""
+    targets: list[tuple[str, dict]] = [
+        ("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
+        ("relaxing", {"mood": Mood.RELAXING}), ("party", {"mood": Mood.PARTY}),
+    ]  # fmt: skip
+    print(f"{'target':<12}{'liked family, no feedback -> with':>36}{'disliked back':>15}")
+    for name, args in targets:
+        shares: dict[bool, list[float]] = {False: [], True: []}
+        back = 0
+        for user in range(users):
+            for react in (False, True):
+                replies, taste, came_back = feedback_session(rec, args, user, requests, n, react)
+                later = [t for reply in replies[1:] for t in reply]
+                shares[react].append(float(np.mean([t.genre == taste for t in later])))
+                back += came_back
+        print(
+            f"{name:<12}{np.mean(shares[False]):>29.0%} -> {np.mean(shares[True]):>4.0%}{back:>15}"
+        )
+
+
 def agreement(labels_path: Path, repeats: int = 5) -> None:
     """Held-out agreement of the engine's scores with data_moods.csv (see module doc)."""
     features, labels, _ = read_labelled(labels_path)
@@ -233,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nlanguage pools ({args.users // 4 or 1} users x {args.requests} requests)")
     bench_languages(rec, args.users // 4 or 1, args.requests, args.n)
+    print(f"\nfeedback ({args.users // 4 or 1} users x {args.requests} requests)")
+    bench_feedback(rec, args.users // 4 or 1, args.requests, args.n)
     print()
     if args.labels.is_file():
         agreement(args.labels)

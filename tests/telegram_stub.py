@@ -407,6 +407,15 @@ class TelegramStub:
         with self._lock:
             return dict(self._chats.setdefault(user_id, _Chat(user)).user)
 
+    def set_language(self, user_id: int, code: str | None) -> None:
+        """The user's app language (``language_code`` on their later updates; None: unset)."""
+        with self._lock:
+            self.add_user(user_id)
+            user = self._chats[user_id].user
+            user.pop("language_code", None)
+            if code is not None:
+                user["language_code"] = code
+
     def push_update(self, update: JSONDict) -> JSONDict:
         """Queue an update for getUpdates, ``update_id`` assigned; returns it."""
         with self._lock:

@@ -16,6 +16,7 @@ from bot.buttons import (
     MoodButton,
     MoreButton,
     NoteButton,
+    RateButton,
     StyleButton,
     TimezoneButton,
 )
@@ -26,7 +27,9 @@ from recommender.track import Mood
 KINDS = (
     MoodButton, FeedbackButton, MoreButton, FixButton, CorrectionButton, StyleButton,
     GenreButton, HistoryButton, TimezoneButton, DeleteButton, NoteButton, LearnFaceButton,
+    RateButton,
 )  # fmt: skip
+TRACK = "4uLU6hMCjMI75M1A2tKUQC"
 BIG_ID = 10**12 - 1
 
 # The data of buttons already sitting in people's chats: the format must not drift.
@@ -35,6 +38,9 @@ WIRE = [
     (MoodButton(Mood.PARTY), "pick:party"),
     (FeedbackButton(7, up=True), "fb:7:up"),
     (FeedbackButton(7, up=False), "fb:7:down"),
+    (RateButton(7, TRACK, 1), f"rate:7:{TRACK}:up"),
+    (RateButton(7, TRACK, -1), f"rate:7:{TRACK}:down"),
+    (RateButton(7, TRACK, 0), f"rate:7:{TRACK}:undo"),
     (MoreButton(7), "more:7"),
     (FixButton(7), "fix:7"),
     (CorrectionButton(7, Emotion.SAD), "fix:7:sad"),
@@ -54,6 +60,7 @@ LARGEST = [
     *(MoodButton(m, BIG_ID) for m in Mood),
     *(CorrectionButton(BIG_ID, e) for e in Emotion),
     FeedbackButton(BIG_ID, up=False),
+    RateButton(BIG_ID, TRACK, -1),
     MoreButton(BIG_ID),
     FixButton(BIG_ID),
     GenreButton("r&b-" + "x" * 26),
@@ -87,6 +94,9 @@ def test_round_trip_within_64_bytes_and_only_as_its_own_kind(button):
         "genre:" + "a" * 31, "hist:14:0", "hist:7:-1", "hist:7:1000", "hist:7", "tz:Mars/Olympus",
         "tz:Etc/GMT-14", "tz:utc", "del:maybe", "del:yes:no", 12, b"del:yes", "note:", "note:x",
         "note:1:2", "learn:", "learn:maybe", "learn:on:off",
+        f"rate:1:{TRACK}:sideways", f"rate:1:{TRACK}", f"rate::{TRACK}:up", f"rate:1:{TRACK}x:up",
+        f"rate:1:{TRACK[:-1]}:up", f"rate:1:{TRACK[:-1]}!:up", f"rate:1:{TRACK}\n:up",
+        f"rate:1:{TRACK[:-1]}é:up", f"rate:x:{TRACK}:up", f"rate:1:{TRACK}:Up",
     ],
 )  # fmt: skip
 def test_forged_or_stale_data_parses_to_nothing(data):

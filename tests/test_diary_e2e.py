@@ -188,7 +188,7 @@ async def _send_clip(bot: Bot, user: int, data: bytes, duration: int, note: bool
 
 async def test_a_round_video_with_a_face_is_read_and_nothing_of_it_kept(bot: Bot, face_clip):
     update, reply, _ = await _send_clip(bot, ALICE, face_clip, duration=3)
-    assert "happy" in reply["text"] and "Songs for you" in reply["text"]
+    assert "happy" in reply["text"] and "🎵" in reply["text"]
     assert bot.rows("SELECT emotion, source FROM readings WHERE user_id = ?", ALICE) == [
         ("happy", "face")
     ]

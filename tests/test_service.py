@@ -8,7 +8,7 @@ from datetime import time
 
 import pytest
 
-from bot.service import MoodTune
+from bot.service import MoodTune, Songs
 from bot.storage import Storage
 from models.emotion import Emotion
 from recommender.track import Mood
@@ -104,8 +104,8 @@ async def test_entries_are_scoped_to_their_owner(service, entry_id):
     assert await service.correct(2, entry_id, Emotion.SAD) is None
     assert await service.more_songs(2, entry_id) is None
     assert not await service.feedback(2, entry_id, 1)
-    assert await service.correct(1, entry_id, Emotion.NEUTRAL) == ()  # ask the mood instead
-    assert len(await service.correct(1, entry_id, Emotion.SAD)) == 5
+    assert await service.correct(1, entry_id, Emotion.NEUTRAL) == Songs(entry_id, ())  # ask
+    assert len((await service.correct(1, entry_id, Emotion.SAD)).tracks) == 5
 
 
 async def test_settings_return_what_was_stored(service):
