@@ -232,15 +232,7 @@ class MoodTune:
         if entry is None or not entry.track_ids or value not in (1, -1):
             return False
         for track_id in entry.track_ids:
-            track = self._recommender.catalog.get(track_id)
-            await self._storage.add_feedback(
-                user_id,
-                track_id,
-                value,
-                artist=track.artist if track else "",
-                genre=track.genre if track else "",
-                at=self._clock(),
-            )
+            await self._record_opinion(user_id, track_id, value)
         return True
 
     async def rate(self, user_id: int, entry_id: int, track_id: str, value: int) -> bool:
@@ -253,6 +245,10 @@ class MoodTune:
         if value == 0:
             await self._storage.remove_feedback(user_id, track_id)
             return True
+        await self._record_opinion(user_id, track_id, value)
+        return True
+
+    async def _record_opinion(self, user_id: int, track_id: str, value: int) -> None:
         track = self._recommender.catalog.get(track_id)
         await self._storage.add_feedback(
             user_id,
@@ -262,7 +258,6 @@ class MoodTune:
             genre=track.genre if track else "",  # the family: feedback moves whole families
             at=self._clock(),
         )
-        return True
 
     async def more_songs(
         self, user_id: int, entry_id: int, language: str | None = None
