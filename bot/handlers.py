@@ -18,7 +18,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import reminders, replies
+from bot import reminders, replies, updates
 from bot.buttons import (
     CorrectionButton,
     DeleteButton,
@@ -32,6 +32,7 @@ from bot.buttons import (
     TimezoneButton,
 )
 from bot.context import Context
+from bot.diary import UserSettings
 from bot.history import format_summary, render_chart
 from models.errors import ImageTooLarge
 
@@ -44,20 +45,22 @@ def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
 
     async def handler(update: Update, context: Context) -> None:
-        await update.effective_message.reply_text(text)
+        await updates.message(update).reply_text(text)
 
     return handler
 
 
 async def photo(update: Update, context: Context) -> None:
     """A selfie (a photo or an image file): answer with songs, or with a mood question."""
-    message = update.effective_message
+    message = updates.message(update)
     media = message.photo[-1] if message.photo else message.document
+    if media is None:
+        raise updates.MissingPart("a selfie without its photo")  # SELFIE's filter lets none in
     if media.file_size and media.file_size > context.settings.max_image_bytes:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
     await message.chat.send_action(ChatAction.TYPING)
     data = bytes(await (await media.get_file()).download_as_bytearray())
-    result = await context.moodtune.read_selfie(update.effective_user.id, data)
+    result = await context.moodtune.read_selfie(updates.user_id(update), data)
     del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
@@ -65,21 +68,20 @@ async def photo(update: Update, context: Context) -> None:
 
 async def mood_command(update: Update, context: Context) -> None:
     markup = replies.mood_keyboard(None)
-    await update.effective_message.reply_text(replies.MOOD_QUESTION, reply_markup=markup)
+    await updates.message(update).reply_text(replies.MOOD_QUESTION, reply_markup=markup)
 
 
 async def mood_button(update: Update, context: Context) -> None:
     """A mood chosen: songs, once; a repeated press or someone else's entry changes nothing."""
-    query = update.callback_query
-    button = MoodButton.parse(query.data)
-    user_id = update.effective_user.id
+    query, button = updates.press(update, MoodButton)
+    user_id = updates.user_id(update)
     result = await context.moodtune.choose_mood(user_id, button.mood, button.entry_id)
     if result is None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    await query.message.reply_text(
+    await updates.pressed_on(query).reply_text(
         replies.mood_text(result.mood, result.tracks),
         reply_markup=replies.songs_keyboard(result.entry_id, result.tracks),
     )
@@ -87,21 +89,19 @@ async def mood_button(update: Update, context: Context) -> None:
 
 async def fix_button(update: Update, context: Context) -> None:
     """ "Not quite?": offer the seven emotions to correct the reading with."""
-    query = update.callback_query
-    button = FixButton.parse(query.data)
-    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+    query, button = updates.press(update, FixButton)
+    if not await context.moodtune.has_entry(updates.user_id(update), button.entry_id):
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     markup = replies.correction_keyboard(button.entry_id)
-    await query.message.reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
+    await updates.pressed_on(query).reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
 
 
 async def correction_button(update: Update, context: Context) -> None:
     """The person's own emotion for a reading: kept beside the model's, with new songs."""
-    query = update.callback_query
-    button = CorrectionButton.parse(query.data)
-    user_id = update.effective_user.id
+    query, button = updates.press(update, CorrectionButton)
+    user_id = updates.user_id(update)
     tracks = await context.moodtune.correct(user_id, button.entry_id, button.emotion)
     if tracks is None:
         await query.answer(replies.STALE_BUTTON)
@@ -109,41 +109,38 @@ async def correction_button(update: Update, context: Context) -> None:
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     text, markup = replies.correction_reply(button.entry_id, button.emotion, tracks)
-    await query.message.reply_text(text, reply_markup=markup)
+    await updates.pressed_on(query).reply_text(text, reply_markup=markup)
 
 
 async def feedback_button(update: Update, context: Context) -> None:
     """👍 / 👎 under a reply; scoped to the presser's own entries."""
-    query = update.callback_query
-    button = FeedbackButton.parse(query.data)
+    query, button = updates.press(update, FeedbackButton)
     value = 1 if button.up else -1
-    ok = await context.moodtune.feedback(update.effective_user.id, button.entry_id, value)
+    ok = await context.moodtune.feedback(updates.user_id(update), button.entry_id, value)
     await query.answer(replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
 
 
 async def more_button(update: Update, context: Context) -> None:
     """Five more songs for the same reading; scoped to the presser's own entries."""
-    query = update.callback_query
-    button = MoreButton.parse(query.data)
-    tracks = await context.moodtune.more_songs(update.effective_user.id, button.entry_id)
+    query, button = updates.press(update, MoreButton)
+    tracks = await context.moodtune.more_songs(updates.user_id(update), button.entry_id)
     if not tracks:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     markup = replies.songs_keyboard(button.entry_id, tracks)
-    await query.message.reply_text(replies.more_text(tracks), reply_markup=markup)
+    await updates.pressed_on(query).reply_text(replies.more_text(tracks), reply_markup=markup)
 
 
 async def genres(update: Update, context: Context) -> None:
-    choice = await context.moodtune.genres(update.effective_user.id)
+    choice = await context.moodtune.genres(updates.user_id(update))
     markup = replies.genres_keyboard(choice)
-    await update.effective_message.reply_text(replies.GENRES_TEXT, reply_markup=markup)
+    await updates.message(update).reply_text(replies.GENRES_TEXT, reply_markup=markup)
 
 
 async def genre_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = GenreButton.parse(query.data)
-    choice = await context.moodtune.toggle_genre(update.effective_user.id, button.genre)
+    query, button = updates.press(update, GenreButton)
+    choice = await context.moodtune.toggle_genre(updates.user_id(update), button.genre)
     if choice is None:
         await query.answer(replies.STALE_BUTTON)
         return
@@ -153,27 +150,27 @@ async def genre_button(update: Update, context: Context) -> None:
 
 async def style(update: Update, context: Context) -> None:
     markup = replies.style_keyboard()
-    await update.effective_message.reply_text(replies.STYLE_TEXT, reply_markup=markup)
+    await updates.message(update).reply_text(replies.STYLE_TEXT, reply_markup=markup)
 
 
 async def style_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = StyleButton.parse(query.data)
-    await context.moodtune.set_strategy(update.effective_user.id, button.strategy)
+    query, button = updates.press(update, StyleButton)
+    await context.moodtune.set_strategy(updates.user_id(update), button.strategy)
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.STYLE_SAVED[button.strategy])
 
 
 async def history(update: Update, context: Context) -> None:
     """The last 7 days as a chart and text, with buttons to page and to switch to 30 days."""
-    await send_history(update.effective_message, context, update.effective_user.id, 7, 0)
+    await send_history(updates.message(update), context, updates.user_id(update), 7, 0)
 
 
 async def history_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = HistoryButton.parse(query.data)
+    query, button = updates.press(update, HistoryButton)
     await query.answer()
-    await send_history(query.message, context, update.effective_user.id, button.days, button.page)
+    await send_history(
+        updates.pressed_on(query), context, updates.user_id(update), button.days, button.page
+    )
 
 
 async def send_history(
@@ -189,7 +186,7 @@ async def send_history(
 
 async def settings(update: Update, context: Context) -> None:
     """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
-    user_id, message = update.effective_user.id, update.effective_message
+    user_id, message = updates.user_id(update), updates.message(update)
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
     elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
@@ -202,43 +199,46 @@ async def settings(update: Update, context: Context) -> None:
 
 
 async def tz_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = TimezoneButton.parse(query.data)
-    person = await context.moodtune.set_timezone(update.effective_user.id, button.zone)
+    query, button = updates.press(update, TimezoneButton)
+    person = await context.moodtune.set_timezone(updates.user_id(update), button.zone)
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.settings_text(button.zone))
-    reminders.schedule(context.application, person)
+    if person is not None:  # always: every offered zone is a known one
+        reminders.schedule(context.application, person)
 
 
 async def remind(update: Update, context: Context) -> None:
     """/remind HH:MM | /remind weekly DAY | /remind off."""
-    user_id, service = update.effective_user.id, context.moodtune
+    user_id, service = updates.user_id(update), context.moodtune
+    person: UserSettings | None
     match [a.lower() for a in context.args or []]:
         case ["off"]:
             person, text = await service.reminders_off(user_id), replies.REMINDERS_OFF
         case ["weekly", day] if day[:3] in replies.WEEKDAYS:
-            person = await service.remind_weekly(user_id, replies.WEEKDAYS.index(day[:3]))
-            text = replies.weekly_reminder_text(person.weekly_day)
+            weekday = replies.WEEKDAYS.index(day[:3])
+            person = await service.remind_weekly(user_id, weekday)
+            text = replies.weekly_reminder_text(weekday)
         case [at] if REMIND_AT.fullmatch(at):
-            person = await service.remind_daily(user_id, time.fromisoformat(at.zfill(5)))
-            text = replies.daily_reminder_text(person.remind_at)
+            remind_at = time.fromisoformat(at.zfill(5))
+            person = await service.remind_daily(user_id, remind_at)
+            text = replies.daily_reminder_text(remind_at)
         case _:
             person, text = None, replies.REMIND_HELP
     if person is not None:
         reminders.schedule(context.application, person)
-    await update.effective_message.reply_text(text)
+    await updates.message(update).reply_text(text)
 
 
 async def inline_query(update: Update, context: Context) -> None:
     """@bot in any chat: the person's latest songs, or songs for a typed emotion or mood."""
-    query = update.inline_query
-    tracks = await context.moodtune.inline_songs(update.effective_user.id, query.query)
+    query = updates.inline(update)
+    tracks = await context.moodtune.inline_songs(updates.user_id(update), query.query)
     await query.answer(replies.inline_results(tracks), cache_time=30, is_personal=True)
 
 
 async def export(update: Update, context: Context) -> None:
-    csv_bytes, json_bytes = await context.moodtune.export(update.effective_user.id)
-    message = update.effective_message
+    csv_bytes, json_bytes = await context.moodtune.export(updates.user_id(update))
+    message = updates.message(update)
     await message.reply_document(csv_bytes, filename="moodtune-export.csv")
     await message.reply_document(
         json_bytes, filename="moodtune-export.json", caption=replies.EXPORT_CAPTION
@@ -247,14 +247,14 @@ async def export(update: Update, context: Context) -> None:
 
 async def delete(update: Update, context: Context) -> None:
     markup = replies.delete_keyboard()
-    await update.effective_message.reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
+    await updates.message(update).reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
 
 
 async def delete_button(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query, button = updates.press(update, DeleteButton)
     await query.answer()
-    if DeleteButton.parse(query.data).confirmed:
-        await context.moodtune.erase(update.effective_user.id)
+    if button.confirmed:
+        await context.moodtune.erase(updates.user_id(update))
         await query.edit_message_text(replies.DELETE_DONE)
     else:
         await query.edit_message_text(replies.DELETE_CANCELLED)
@@ -263,16 +263,16 @@ async def delete_button(update: Update, context: Context) -> None:
 async def foreign_button_guard(update: Update, context: Context) -> None:
     """Buttons only work in the presser's own private chat with the bot: a press on a message
     from someone else's chat (forged by a tampering client) is refused before any handler."""
-    query = update.callback_query
+    query = updates.query(update)
     message = query.message
-    if message is None or message.chat.id != update.effective_user.id:
+    if message is None or message.chat.id != updates.user_id(update):
         await query.answer(replies.STALE_BUTTON)
         raise ApplicationHandlerStop
 
 
 async def unknown_button(update: Update, context: Context) -> None:
     """Data no button kind parses: forged, or from a button this version no longer has."""
-    await update.callback_query.answer(replies.STALE_BUTTON)
+    await updates.query(update).answer(replies.STALE_BUTTON)
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -296,7 +296,7 @@ async def _tell(update: Update, text: str) -> None:
     try:
         if update.callback_query:
             await update.callback_query.answer(text[:190])
-        elif update.effective_message:
-            await update.effective_message.reply_text(text)
+        elif updates.message(update):
+            await updates.message(update).reply_text(text)
     except TelegramError:
         log.warning("could not send the error reply", exc_info=True)

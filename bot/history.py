@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -343,7 +344,11 @@ def _draw(ax, summary: HistorySummary) -> None:
             legend.append(Patch(facecolor=PALETTE[emotion], label=emotion.value))
     mood_only = [d.mood_only for d in summary.days]
     if any(mood_only):
-        style = {"facecolor": MOOD_ONLY_COLOUR, "edgecolor": "#777777", "hatch": "//"}
+        style: dict[str, Any] = {
+            "facecolor": MOOD_ONLY_COLOUR,
+            "edgecolor": "#777777",
+            "hatch": "//",
+        }
         stack(mood_only, **style)
         legend.append(Patch(label="mood only", **style))
 
