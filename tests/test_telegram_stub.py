@@ -122,6 +122,10 @@ async def test_buttons_edits_and_answers_behave_like_telegram(bot: Bot, telegram
         telegram_stub.press_button(USER, sent, "go:1")  # the keyboard is gone now
     forged = telegram_stub.forge_button_press(USER + 1, sent, "go:2")["callback_query"]
     assert forged["message"]["text"] == "pick" and "reply_markup" not in forged["message"]
+    own = telegram_stub.send_callback_data(USER, sent, "go:9" * 20)["callback_query"]
+    assert own["from"]["id"] == USER and own["data"] == "go:9" * 20  # any data, by the owner
+    with pytest.raises(ValueError, match="not in user"):
+        telegram_stub.send_callback_data(USER + 1, sent, "go:2")
     with pytest.raises(BadRequest, match="not modified"):
         await bot.edit_message_text("pick", USER, sent["message_id"])
     with pytest.raises(BadRequest, match="Button_data_invalid"):
