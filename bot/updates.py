@@ -58,6 +58,7 @@ def pressed_on(query: CallbackQuery) -> Message:
 
 
 def inline(update: Update) -> InlineQuery:
+    """The inline query an InlineQueryHandler was called for."""
     if update.inline_query is None:
         raise MissingPart(f"no inline query in update {update.update_id}")
     return update.inline_query
