@@ -142,3 +142,14 @@ async def test_hooks_and_unknown_methods(bot: Bot, telegram_stub):
     assert (await bot.send_message(USER, "two")).text == "two"  # only the next call fails
     with pytest.raises(InvalidToken, match="Not Found"):  # how PTB reports a 404
         await bot.delete_message(USER, 1)  # the bot never deletes: not stubbed, fails loudly
+
+
+async def test_expect_no_call_fails_as_soon_as_the_call_is_made(bot: Bot, telegram_stub):
+    mark = telegram_stub.mark()
+    await telegram_stub.expect_no_call("sendMessage", within=0.05)  # quiet: passes
+    sent = asyncio.create_task(bot.send_message(USER, "hi"))
+    # Woken by the call: the 60 s window never runs out (a TimeoutError if it had to).
+    with pytest.raises(AssertionError, match="unexpected sendMessage"):
+        async with asyncio.timeout(30):
+            await telegram_stub.expect_no_call("sendMessage", within=60, since=mark)
+    await sent
