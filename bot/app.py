@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from bot import buttons, handlers, replies
-from bot.context import CONTEXT_TYPES, Context, MoodTuneApp
+from bot.context import CONTEXT_TYPES, Context, MoodTuneApp, job_queue
 from bot.reminders import rebuild as rebuild_reminders
 from bot.service import MoodTune, utc_now
 from bot.settings import Settings
@@ -72,7 +72,9 @@ def build_application(
         app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
         await app.bot.set_my_commands(COMMANDS)
         # Retention: purge old rows at start-up and then daily.
-        app.job_queue.run_repeating(_purge, interval=timedelta(days=1), first=1.0, name="retention")
+        job_queue(app).run_repeating(
+            _purge, interval=timedelta(days=1), first=1.0, name="retention"
+        )
         await rebuild_reminders(app)
         log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
 

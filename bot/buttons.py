@@ -66,7 +66,7 @@ class Button:
         raise NotImplementedError
 
     @classmethod
-    def parse(cls, data: object) -> Button | None:
+    def parse(cls, data: object) -> Self | None:
         raise NotImplementedError
 
     @classmethod

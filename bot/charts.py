@@ -17,6 +17,7 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -144,8 +145,12 @@ def chart_figure(summary: HistorySummary) -> Figure:
     return fig
 
 
-_UNSURE_STYLE = {"facecolor": UNSURE_COLOUR, "edgecolor": "#777777", "hatch": ".."}
-_MOOD_ONLY_STYLE = {"facecolor": MOOD_ONLY_COLOUR, "edgecolor": "#777777", "hatch": "//"}
+_UNSURE_STYLE: dict[str, Any] = {"facecolor": UNSURE_COLOUR, "edgecolor": "#777777", "hatch": ".."}
+_MOOD_ONLY_STYLE: dict[str, Any] = {
+    "facecolor": MOOD_ONLY_COLOUR,
+    "edgecolor": "#777777",
+    "hatch": "//",
+}
 
 
 def _draw_feeling_line(ax: Axes, x: list[int], days: tuple[DaySummary, ...]) -> bool:
@@ -257,7 +262,7 @@ def calendar_figure(summary: HistorySummary) -> Figure:
                                          label=label))  # fmt: skip
     ax.set_title(f"Your month · {span_text(summary)} {summary.end.year}", fontsize=15,
                  loc="left", pad=14)  # fmt: skip
-    handles = sorted(seen.values(), key=lambda p: _LEGEND_ORDER.get(p.get_label(), 99))
+    handles = sorted(seen.values(), key=lambda p: _LEGEND_ORDER.get(str(p.get_label()), 99))
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)),
                    frameon=False, fontsize=11, bbox_to_anchor=(0.5, 0.01))  # fmt: skip

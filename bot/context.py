@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.service import MoodTune
 from bot.settings import Settings
@@ -36,3 +36,10 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotD
 CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)
 # The job queue's type parameter stays PTB's default context whatever context_types says.
 MoodTuneApp = Application[ExtBot[None], Context, dict[Any, Any], dict[Any, Any], BotData, Any]
+
+
+def job_queue(app: Application[Any, Any, Any, Any, Any, Any]) -> JobQueue[Any]:
+    """The application's job queue (PTB builds one when its job-queue extra is installed)."""
+    if app.job_queue is None:
+        raise RuntimeError("python-telegram-bot[job-queue] is not installed")
+    return app.job_queue

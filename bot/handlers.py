@@ -16,7 +16,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import reminders, replies
+from bot import reminders, replies, updates
 from bot.buttons import (
     CorrectionButton,
     DeleteButton,
@@ -34,6 +34,7 @@ from bot.buttons import (
 )
 from bot.charts import render as render_history
 from bot.context import Context
+from bot.diary import UserSettings
 from bot.history import format_summary
 from models.errors import AnalysisError, ImageTooLarge
 from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
@@ -47,21 +48,24 @@ def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
 
     async def handler(update: Update, context: Context) -> None:
-        await update.effective_message.reply_text(text)
+        await updates.message(update).reply_text(text)
 
     return handler
 
 
 async def photo(update: Update, context: Context) -> None:
     """A selfie (a photo or an image file): answer with songs, or with a mood question."""
-    message = update.effective_message
+    message = updates.message(update)
     media = message.photo[-1] if message.photo else message.document
+    if media is None:
+        raise updates.MissingPart("a selfie without its photo")  # SELFIE's filter lets none in
     if media.file_size and media.file_size > context.settings.max_image_bytes:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
     await message.chat.send_action(ChatAction.TYPING)
     data = bytes(await (await media.get_file()).download_as_bytearray())
-    user = update.effective_user
-    result = await context.moodtune.read_selfie(user.id, data, user.language_code)
+    result = await context.moodtune.read_selfie(
+        updates.user_id(update), data, updates.language(update)
+    )
     del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
@@ -70,17 +74,20 @@ async def photo(update: Update, context: Context) -> None:
 async def video(update: Update, context: Context) -> None:
     """A round video message or a short video: read from a few frames, like a selfie. Length
     and size are checked from what Telegram tells before downloading anything."""
-    message = update.effective_message
+    message = updates.message(update)
     clip = message.video_note or message.video
+    if clip is None:
+        raise updates.MissingPart("a video without its clip")  # the video filter lets none in
     try:
-        if (clip.duration or 0) > MAX_VIDEO_SECONDS:
+        if updates.seconds(clip.duration) > MAX_VIDEO_SECONDS:
             raise VideoTooLong(f"{clip.duration} s")  # refused before downloading it
         if (clip.file_size or 0) > MAX_VIDEO_BYTES:
             raise ImageTooLarge(f"{clip.file_size} bytes")
         await message.chat.send_action(ChatAction.TYPING)
         data = bytes(await (await clip.get_file()).download_as_bytearray())
-        user = update.effective_user
-        result = await context.moodtune.read_video(user.id, data, user.language_code)
+        result = await context.moodtune.read_video(
+            updates.user_id(update), data, updates.language(update)
+        )
         del data  # the video lives no longer than this handler
     except AnalysisError as err:
         await message.reply_text(replies.video_error_text(err))
@@ -91,23 +98,21 @@ async def video(update: Update, context: Context) -> None:
 
 async def mood_command(update: Update, context: Context) -> None:
     markup = replies.mood_keyboard(None)
-    await update.effective_message.reply_text(replies.MOOD_QUESTION, reply_markup=markup)
+    await updates.message(update).reply_text(replies.MOOD_QUESTION, reply_markup=markup)
 
 
 async def mood_button(update: Update, context: Context) -> None:
     """A mood chosen: songs, once; a repeated press or someone else's entry changes nothing."""
-    query = update.callback_query
-    button = MoodButton.parse(query.data)
-    user = update.effective_user
+    query, button = updates.press(update, MoodButton)
     result = await context.moodtune.choose_mood(
-        user.id, button.mood, button.entry_id, user.language_code
+        updates.user_id(update), button.mood, button.entry_id, updates.language(update)
     )
     if result is None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
-    await query.message.reply_text(
+    await updates.pressed_on(query).reply_text(
         replies.mood_text(result.mood, result.tracks, result.why),
         reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
@@ -115,23 +120,20 @@ async def mood_button(update: Update, context: Context) -> None:
 
 async def fix_button(update: Update, context: Context) -> None:
     """ "Not quite?": offer the seven emotions to correct the reading with."""
-    query = update.callback_query
-    button = FixButton.parse(query.data)
-    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+    query, button = updates.press(update, FixButton)
+    if not await context.moodtune.has_entry(updates.user_id(update), button.entry_id):
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     markup = replies.correction_keyboard(button.entry_id)
-    await query.message.reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
+    await updates.pressed_on(query).reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
 
 
 async def correction_button(update: Update, context: Context) -> None:
     """The person's own emotion for a reading: kept beside the model's, with new songs."""
-    query = update.callback_query
-    button = CorrectionButton.parse(query.data)
-    user = update.effective_user
+    query, button = updates.press(update, CorrectionButton)
     songs = await context.moodtune.correct(
-        user.id, button.entry_id, button.emotion, user.language_code
+        updates.user_id(update), button.entry_id, button.emotion, updates.language(update)
     )
     if songs is None:
         await query.answer(replies.STALE_BUTTON)
@@ -139,24 +141,22 @@ async def correction_button(update: Update, context: Context) -> None:
     await query.answer()
     await query.edit_message_reply_markup(reply_markup=None)
     text, markup = replies.correction_reply(songs.entry_id, button.emotion, songs.tracks, songs.why)
-    await query.message.reply_text(text, reply_markup=markup)
+    await updates.pressed_on(query).reply_text(text, reply_markup=markup)
 
 
 async def feedback_button(update: Update, context: Context) -> None:
     """👍 / 👎 under a whole reply (buttons from before per-song ratings); the presser's own."""
-    query = update.callback_query
-    button = FeedbackButton.parse(query.data)
+    query, button = updates.press(update, FeedbackButton)
     value = 1 if button.up else -1
-    ok = await context.moodtune.feedback(update.effective_user.id, button.entry_id, value)
+    ok = await context.moodtune.feedback(updates.user_id(update), button.entry_id, value)
     await query.answer(replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
 
 
 async def rate_button(update: Update, context: Context) -> None:
     """👍 / 👎 on one song, or a second press taking it back; the buttons show the opinion.
     Scoped to the presser's own entries and the songs they were given."""
-    query = update.callback_query
-    button = RateButton.parse(query.data)
-    user_id = update.effective_user.id
+    query, button = updates.press(update, RateButton)
+    user_id = updates.user_id(update)
     if not await context.moodtune.rate(user_id, button.entry_id, button.track_id, button.value):
         await query.answer(replies.STALE_BUTTON)
         return
@@ -168,16 +168,18 @@ async def rate_button(update: Update, context: Context) -> None:
 
 async def more_button(update: Update, context: Context) -> None:
     """Five more songs for the same reading; scoped to the presser's own entries."""
-    query = update.callback_query
-    button = MoreButton.parse(query.data)
-    user = update.effective_user
-    songs = await context.moodtune.more_songs(user.id, button.entry_id, user.language_code)
+    query, button = updates.press(update, MoreButton)
+    songs = await context.moodtune.more_songs(
+        updates.user_id(update), button.entry_id, updates.language(update)
+    )
     if not songs or not songs.tracks:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
     markup = replies.songs_keyboard(songs.entry_id, songs.tracks)
-    await query.message.reply_text(replies.more_text(songs.tracks, songs.why), reply_markup=markup)
+    await updates.pressed_on(query).reply_text(
+        replies.more_text(songs.tracks, songs.why), reply_markup=markup
+    )
 
 
 NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a note on
@@ -185,44 +187,43 @@ NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a n
 
 async def note_button(update: Update, context: Context) -> None:
     """ "📝 Add a note": their next text message (in this private chat) becomes the note."""
-    query = update.callback_query
-    button = NoteButton.parse(query.data)
-    if not await context.moodtune.has_entry(update.effective_user.id, button.entry_id):
+    query, button = updates.press(update, NoteButton)
+    if not await context.moodtune.has_entry(updates.user_id(update), button.entry_id):
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    context.user_data[NOTE_FOR] = button.entry_id
-    await query.message.reply_text(replies.NOTE_PROMPT)
+    updates.user_data(context)[NOTE_FOR] = button.entry_id
+    await updates.pressed_on(query).reply_text(replies.NOTE_PROMPT)
 
 
 async def text(update: Update, context: Context) -> None:
     """Plain text: the note they were asked for, else a hint to send a selfie."""
-    message = update.effective_message
-    entry_id = context.user_data.pop(NOTE_FOR, None) if message.chat.type == "private" else None
+    message = updates.message(update)
+    private = message.chat.type == "private"
+    entry_id = updates.user_data(context).pop(NOTE_FOR, None) if private else None
     if entry_id is None:
         await message.reply_text(replies.SEND_SELFIE)
         return
-    note = await context.moodtune.add_note(update.effective_user.id, entry_id, message.text)
+    note = await context.moodtune.add_note(updates.user_id(update), entry_id, message.text or "")
     await message.reply_text(replies.note_saved_text(note) if note else replies.STALE_BUTTON)
 
 
 async def cancel(update: Update, context: Context) -> None:
     """/cancel: the way out of writing a note."""
-    pending = context.user_data.pop(NOTE_FOR, None)
+    pending = updates.user_data(context).pop(NOTE_FOR, None)
     text = replies.NOTE_CANCELLED if pending is not None else replies.NOTHING_TO_CANCEL
-    await update.effective_message.reply_text(text)
+    await updates.message(update).reply_text(text)
 
 
 async def genres(update: Update, context: Context) -> None:
-    choice = await context.moodtune.genres(update.effective_user.id)
+    choice = await context.moodtune.genres(updates.user_id(update))
     markup = replies.genres_keyboard(choice)
-    await update.effective_message.reply_text(replies.GENRES_TEXT, reply_markup=markup)
+    await updates.message(update).reply_text(replies.GENRES_TEXT, reply_markup=markup)
 
 
 async def genre_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = GenreButton.parse(query.data)
-    choice = await context.moodtune.toggle_genre(update.effective_user.id, button.genre)
+    query, button = updates.press(update, GenreButton)
+    choice = await context.moodtune.toggle_genre(updates.user_id(update), button.genre)
     if choice is None:
         await query.answer(replies.STALE_BUTTON)
         return
@@ -232,27 +233,26 @@ async def genre_button(update: Update, context: Context) -> None:
 
 async def style(update: Update, context: Context) -> None:
     markup = replies.style_keyboard()
-    await update.effective_message.reply_text(replies.STYLE_TEXT, reply_markup=markup)
+    await updates.message(update).reply_text(replies.STYLE_TEXT, reply_markup=markup)
 
 
 async def style_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = StyleButton.parse(query.data)
-    await context.moodtune.set_strategy(update.effective_user.id, button.strategy)
+    query, button = updates.press(update, StyleButton)
+    await context.moodtune.set_strategy(updates.user_id(update), button.strategy)
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.STYLE_SAVED[button.strategy])
 
 
 async def history(update: Update, context: Context) -> None:
     """The last 7 days as a chart and text, with buttons to page and to switch to 30 days."""
-    await send_history(update.effective_message, context, update.effective_user.id, 7, 0)
+    await send_history(updates.message(update), context, updates.user_id(update), 7, 0)
 
 
 async def history_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = HistoryButton.parse(query.data)
+    query, button = updates.press(update, HistoryButton)
     await query.answer()
-    await send_history(query.message, context, update.effective_user.id, button.days, button.page)
+    message = updates.pressed_on(query)
+    await send_history(message, context, updates.user_id(update), button.days, button.page)
 
 
 async def send_history(
@@ -268,7 +268,7 @@ async def send_history(
 
 async def settings(update: Update, context: Context) -> None:
     """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
-    user_id, message = update.effective_user.id, update.effective_message
+    user_id, message = updates.user_id(update), updates.message(update)
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
     elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
@@ -283,54 +283,56 @@ async def settings(update: Update, context: Context) -> None:
 
 async def learn_face_button(update: Update, context: Context) -> None:
     """The /settings switch for the read that learns their face."""
-    query = update.callback_query
-    button = LearnFaceButton.parse(query.data)
-    person = await context.moodtune.set_learn_face(update.effective_user.id, button.on)
+    query, button = updates.press(update, LearnFaceButton)
+    person = await context.moodtune.set_learn_face(updates.user_id(update), button.on)
     await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
     await query.edit_message_reply_markup(replies.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = TimezoneButton.parse(query.data)
-    person = await context.moodtune.set_timezone(update.effective_user.id, button.zone)
+    query, button = updates.press(update, TimezoneButton)
+    person = await context.moodtune.set_timezone(updates.user_id(update), button.zone)
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.settings_text(button.zone))
-    reminders.schedule(context.application, person)
+    if person is not None:  # always: every offered zone is a known one
+        reminders.schedule(context.application, person)
 
 
 async def remind(update: Update, context: Context) -> None:
     """/remind HH:MM | /remind weekly DAY | /remind off."""
-    user_id, service = update.effective_user.id, context.moodtune
+    user_id, service = updates.user_id(update), context.moodtune
+    person: UserSettings | None
     match [a.lower() for a in context.args or []]:
         case ["off"]:
             person, text = await service.reminders_off(user_id), replies.REMINDERS_OFF
         case ["weekly", day] if day[:3] in replies.WEEKDAYS:
-            person = await service.remind_weekly(user_id, replies.WEEKDAYS.index(day[:3]))
-            text = replies.weekly_reminder_text(person.weekly_day)
+            weekday = replies.WEEKDAYS.index(day[:3])
+            person = await service.remind_weekly(user_id, weekday)
+            text = replies.weekly_reminder_text(weekday)
         case [*words] if words and (at := reminders.parse_time(" ".join(words))):
             person = await service.remind_daily(user_id, at)
-            text = replies.daily_reminder_text(person.remind_at)
+            text = replies.daily_reminder_text(at)
         case []:
             person, text = None, replies.REMIND_HELP
         case words:
             person, text = None, replies.remind_not_understood(" ".join(words))
     if person is not None:
         reminders.schedule(context.application, person)
-    await update.effective_message.reply_text(text)
+    await updates.message(update).reply_text(text)
 
 
 async def inline_query(update: Update, context: Context) -> None:
     """@bot in any chat: the person's latest songs, or songs for a typed emotion or mood."""
-    query = update.inline_query
-    user = update.effective_user
-    tracks = await context.moodtune.inline_songs(user.id, query.query, user.language_code)
+    query = updates.inline(update)
+    tracks = await context.moodtune.inline_songs(
+        updates.user_id(update), query.query, updates.language(update)
+    )
     await query.answer(replies.inline_results(tracks), cache_time=30, is_personal=True)
 
 
 async def export(update: Update, context: Context) -> None:
-    files = await context.moodtune.export(update.effective_user.id)
-    message = update.effective_message
+    files = await context.moodtune.export(updates.user_id(update))
+    message = updates.message(update)
     if files is None:
         await message.reply_text(replies.NOTHING_TO_EXPORT)
         return
@@ -343,14 +345,14 @@ async def export(update: Update, context: Context) -> None:
 
 async def delete(update: Update, context: Context) -> None:
     markup = replies.delete_keyboard()
-    await update.effective_message.reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
+    await updates.message(update).reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
 
 
 async def delete_button(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query, button = updates.press(update, DeleteButton)
     await query.answer()
-    if DeleteButton.parse(query.data).confirmed:
-        await context.moodtune.erase(update.effective_user.id)
+    if button.confirmed:
+        await context.moodtune.erase(updates.user_id(update))
         await query.edit_message_text(replies.DELETE_DONE)
     else:
         await query.edit_message_text(replies.DELETE_CANCELLED)
@@ -359,16 +361,16 @@ async def delete_button(update: Update, context: Context) -> None:
 async def foreign_button_guard(update: Update, context: Context) -> None:
     """Buttons only work in the presser's own private chat with the bot: a press on a message
     from someone else's chat (forged by a tampering client) is refused before any handler."""
-    query = update.callback_query
+    query = updates.query(update)
     message = query.message
-    if message is None or message.chat.id != update.effective_user.id:
+    if message is None or message.chat.id != updates.user_id(update):
         await query.answer(replies.STALE_BUTTON)
         raise ApplicationHandlerStop
 
 
 async def unknown_button(update: Update, context: Context) -> None:
     """Data no button kind parses: forged, or from a button this version no longer has."""
-    await update.callback_query.answer(replies.STALE_BUTTON)
+    await updates.query(update).answer(replies.STALE_BUTTON)
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -392,7 +394,7 @@ async def _tell(update: Update, text: str) -> None:
     try:
         if update.callback_query:
             await update.callback_query.answer(text[:190])
-        elif update.effective_message:
-            await update.effective_message.reply_text(text)
+        elif updates.message(update):
+            await updates.message(update).reply_text(text)
     except TelegramError:
         log.warning("could not send the error reply", exc_info=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from typing import Any
 
 from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, Job
 
 from bot import replies
-from bot.context import Context, MoodTuneApp
+from bot.context import Context, MoodTuneApp, job_queue
 from bot.diary import UserSettings
 
 log = logging.getLogger(__name__)
@@ -39,20 +41,21 @@ def _names(user_id: int) -> tuple[str, str]:
     return f"remind:{user_id}", f"weekly:{user_id}"
 
 
-def schedule(app: MoodTuneApp, person: UserSettings) -> None:
+def schedule(app: Application[Any, Any, Any, Any, Any, Any], person: UserSettings) -> None:
     """(Re)create this person's jobs from their settings; removes them when turned off."""
+    jobs = job_queue(app)
     daily, weekly = _names(person.user_id)
     for name in (daily, weekly):
-        for job in app.job_queue.get_jobs_by_name(name):
+        for job in jobs.get_jobs_by_name(name):
             job.schedule_removal()
     tz, user_id = person.tzinfo, person.user_id
     if person.remind_at:
-        app.job_queue.run_daily(
+        jobs.run_daily(
             _nudge, person.remind_at.replace(tzinfo=tz), name=daily, chat_id=user_id,
             user_id=user_id,
         )  # fmt: skip
     if person.weekly_day is not None:
-        app.job_queue.run_daily(
+        jobs.run_daily(
             _weekly, WEEKLY_AT.replace(tzinfo=tz), days=(_ptb_day(person.weekly_day),),
             name=weekly, chat_id=user_id, user_id=user_id,
         )  # fmt: skip
@@ -76,15 +79,24 @@ async def _nudge(context: Context) -> None:
 
 
 async def _weekly(context: Context) -> None:
-    summary = await context.moodtune.history(context.job.user_id)
+    summary = await context.moodtune.history(_job(context)[1])
     await _send(context, replies.weekly_summary_text(summary))
 
 
 async def _send(context: Context, text: str) -> None:
+    job, user_id = _job(context)
     try:
-        await context.bot.send_message(context.job.chat_id, text)
+        await context.bot.send_message(user_id, text)
     except Forbidden:
         # They blocked the bot: stop nudging rather than fail every day.
-        context.job.schedule_removal()
+        job.schedule_removal()
     except TelegramError as e:
         log.warning("reminder not sent: %s", e)
+
+
+def _job(context: Context) -> tuple[Job[Any], int]:
+    """The running job and its person (`schedule` makes their private chat the job's chat)."""
+    job = context.job
+    if job is None or job.chat_id is None:
+        raise RuntimeError("a reminder job without its person")
+    return job, job.chat_id

@@ -40,7 +40,8 @@ class FaceDetector:
         margin: float = 0.0,
         cascade_path: str | Path | None = None,
     ) -> None:
-        path = str(cascade_path or Path(cv2.data.haarcascades) / CASCADE)
+        haarcascades = cv2.data.haarcascades  # type: ignore[attr-defined]  # not in its stubs
+        path = str(cascade_path or Path(haarcascades) / CASCADE)
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise RuntimeError(f"cannot load Haar cascade {path}")

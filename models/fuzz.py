@@ -187,7 +187,7 @@ def webp_canvas(data: bytes, width: int, height: int) -> bytes:
 Mutation = Callable[[random.Random, bytes, dict[str, bytes]], tuple[str, bytes]]
 
 
-def flip_bits(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[str, bytes]:
+def flip_bits(rng: random.Random, data: bytes, _seeds: dict[str, bytes]) -> tuple[str, bytes]:
     out = bytearray(data)
     n = rng.choice((1, 2, 4, 8, 32))
     for _ in range(n):
@@ -196,7 +196,7 @@ def flip_bits(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[str
     return f"flip:{n}", bytes(out)
 
 
-def set_bytes(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[str, bytes]:
+def set_bytes(rng: random.Random, data: bytes, _seeds: dict[str, bytes]) -> tuple[str, bytes]:
     out = bytearray(data)
     # Mostly in the first 512 bytes, where the headers are.
     end = len(out) if rng.random() < 0.3 else min(len(out), 512)
@@ -226,7 +226,7 @@ def edit_header(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[s
     return set_bytes(rng, data, {})
 
 
-def edit_length(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[str, bytes]:
+def edit_length(rng: random.Random, data: bytes, _seeds: dict[str, bytes]) -> tuple[str, bytes]:
     """A length field (PNG chunk, RIFF or WebP chunk, JPEG segment) set to an interesting value:
     what a decoder that allocates as it is told would trip on."""
     value = rng.choice((*INTERESTING, 2**31 - 1, 2**32 - 1, len(data), len(data) * 1000))
@@ -257,7 +257,7 @@ def _jpeg_segments(data: bytes) -> list[int]:
     return found
 
 
-def flip_in_chunk(rng: random.Random, data: bytes, _: dict[str, bytes]) -> tuple[str, bytes]:
+def flip_in_chunk(rng: random.Random, data: bytes, _seeds: dict[str, bytes]) -> tuple[str, bytes]:
     """PNG: bits flipped in one chunk's payload, CRC fixed, so the flip reaches the decoder."""
     chunks = [(s, n) for s, n in png_chunks(data) if n] if data.startswith(b"\x89PNG") else []
     if not chunks:

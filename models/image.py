@@ -12,10 +12,11 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from models.errors import (
     AnimatedImage,
@@ -162,7 +163,7 @@ def reduction(width: int, height: int, min_side: int | None) -> int:
     return 1
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes) -> ImageFile.ImageFile:
     """Pillow's header parse, its failures turned into ours."""
     try:
         with warnings.catch_warnings():
@@ -193,18 +194,18 @@ def _png_chunk_types(data: bytes) -> list[bytes]:
     raise CorruptImage(f"PNG chunk at byte {pos} runs past the end of the file")
 
 
-def _decode_bytes(img: Image.Image, data: bytes, k: int) -> int:
+def _decode_bytes(img: ImageFile.ImageFile, data: bytes, k: int) -> int:
     """Expected peak memory of decoding `img` reduced by k (see DECODE_COST)."""
     w, h = img.size
     if img.format in {"JPEG", "MPO"}:
         per_pixel = _jpeg_coefficient_bytes(img, data)
     else:
-        per_pixel = DECODE_COST[img.format]
+        per_pixel = DECODE_COST[cast(str, img.format)]  # a format _open accepts
     out = (w // k) * (h // k)
     return round(w * h * per_pixel + out * OUTPUT_COST + DECODE_OVERHEAD)
 
 
-def _jpeg_coefficient_bytes(img: Image.Image, data: bytes) -> float:
+def _jpeg_coefficient_bytes(img: ImageFile.ImageFile, data: bytes) -> float:
     """Bytes per pixel libjpeg keeps as DCT coefficients: none when the first scan holds every
     component and the file is not progressive (it decodes a band of rows at a time), else 2 per
     coefficient of every component at its sampling."""
@@ -218,7 +219,7 @@ def _jpeg_coefficient_bytes(img: Image.Image, data: bytes) -> float:
     return 2.0 * sum(h * v for _, h, v, _ in layers) / (h_max * v_max)
 
 
-def _first_scan_components(img: Image.Image, data: bytes) -> int:
+def _first_scan_components(img: ImageFile.ImageFile, data: bytes) -> int:
     """How many components the first scan (SOS) holds; 0 if it can't be told. Pillow stops
     parsing right after the first SOS segment (6 + 2n bytes long, n at its third byte)."""
     end = img.fp.tell() if img.fp else 0

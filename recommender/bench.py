@@ -38,6 +38,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def rss_mb() -> float:
 
 def cases() -> list[tuple[str, dict]]:
     """(name, recommend() arguments) for every emotion, the MATCH variants and every mood."""
-    out = [(target_for(e).name, {"emotion": e}) for e in Emotion]
+    out: list[tuple[str, dict[str, Any]]] = [(target_for(e).name, {"emotion": e}) for e in Emotion]
     for e in Emotion:
         if e in NEGATIVE_EMOTIONS:
             match = Preferences(strategy=Strategy.MATCH)
@@ -143,7 +144,7 @@ def bench_targets(rec: Recommender, users: int, requests: int, n: int) -> list[f
 
 def bench_languages(rec: Recommender, users: int, requests: int, n: int) -> None:
     """Share of picks (and of replies with at least one) from each listener's pool."""
-    targets = [("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
+    targets: list[tuple[str, dict[str, Any]]] = [("happy", {"emotion": Emotion.HAPPY}), ("sad/lift", {"emotion": Emotion.SAD}),
                ("relaxing", {"mood": Mood.RELAXING}), ("party", {"mood": Mood.PARTY})]  # fmt: skip
     print(f"{'language':<10}" + "".join(f"{name:>22}" for name, _ in targets))
     for language in (*LANGUAGES, None):
@@ -245,7 +246,7 @@ def agreement(labels_path: Path, repeats: int = 5) -> None:
     confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
     results: dict[str, list[float]] = {name: [] for name in [*views, "model alone"]}
     for seed in range(repeats):
-        right = Counter()
+        right: Counter[str] = Counter()
         for idx, model in held_out_predictions(features, labels, folds=5, seed=seed):
             x, probs = features[idx], model.probabilities(features[idx])
             right["model alone"] += int((probs.argmax(axis=1) == labels[idx]).sum())

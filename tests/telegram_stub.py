@@ -379,11 +379,19 @@ class TelegramStub:
             with self._lock:
                 self._listeners.remove(wake)
 
-    async def expect_no_call(self, method: str, *, within: float = 0.5) -> None:
-        """Nothing calls ``method`` (after the mark) for ``within`` seconds."""
-        await asyncio.sleep(within)
-        self.check_errors()
-        assert not self.calls(method), self.calls(method)
+    async def expect_no_call(
+        self, method: str, *, within: float = 0.5, since: int | None = None
+    ) -> None:
+        """Nothing calls ``method`` (after the mark, or ``since``) for ``within`` seconds.
+
+        Waits on the calls as they are recorded (as ``wait_for``): a call fails it at once.
+        """
+        try:
+            found = await self.wait_for(method, timeout=within, since=since)
+        except AssertionError:
+            self.check_errors()  # timed out (no such call), unless the stub itself failed
+            return
+        raise AssertionError(f"unexpected {method}: {found}")
 
     def commands(self) -> list[JSONDict]:
         """The command menu set with setMyCommands."""
@@ -474,6 +482,18 @@ class TelegramStub:
             buttons = [b.get("callback_data") for row in rows for b in row]
             if current["chat"]["id"] != user_id or data not in buttons:
                 raise ValueError(f"user {user_id} sees no button {data!r} on {current}")
+            return self._callback_query(user_id, current, data)
+
+    def send_callback_data(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
+        """The user sends any ``data`` from ``message`` in their own chat, as a tampering client
+        can: stale, malformed, over-long or naming another user's entry.
+
+        ValueError if the message is not in their chat (that is ``forge_button_press``).
+        """
+        with self._lock:
+            current = self._current(message)
+            if current["chat"]["id"] != user_id or user_id not in self._chats:
+                raise ValueError(f"message {current['message_id']} is not in user {user_id}'s chat")
             return self._callback_query(user_id, current, data)
 
     def forge_button_press(self, user_id: int, message: JSONDict, data: str) -> JSONDict:

@@ -11,20 +11,25 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot import replies
 from bot.app import build_application, run
 from bot.settings import Settings
 from models.emotion import Emotion
-from tests import media
+from tests import charts, media
 from tests.telegram_stub import TelegramStub
 
 TRACK_LINK = re.compile(r"https://open\.spotify\.com/track/[0-9A-Za-z]{22}")
 ALICE, BOB = 1001, 2002
+NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)  # the bot's clock: a Sunday
+NEUTRAL_SUBJECT = 4  # Yale's subject 4, neutral: the committed model reads it so (0.90)
 
 
 @dataclass
@@ -93,10 +98,16 @@ async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
         telegram_api_url=telegram_stub.root_url,
         database_path=tmp_path / "moodtune.sqlite3",
     )
-    app = build_application(settings, analyzer, recommender)
+    app = build_application(settings, analyzer, recommender, clock=ticking(NOW))
     async with running(app):
         await telegram_stub.wait_for("getUpdates", timeout=30)
         yield Bot(telegram_stub, settings.database_path, app)
+
+
+def ticking(start: datetime) -> Callable[[], datetime]:
+    """A clock that starts at `start` and runs at real speed: fixed dates, yet time passes."""
+    started = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - started)
 
 
 def links(message: dict) -> list[str]:
@@ -189,13 +200,12 @@ async def test_selfie_as_file(bot: Bot, data, name, mime):
 
 @pytest.fixture(scope="module")
 def neutral_face(analyzer) -> bytes:
-    """A real portrait that the committed model reads as (confidently) neutral."""
-    for subject in range(1, 16):
-        data = media.yale("neutral", subject)
-        r = analyzer.analyze(data)
-        if r.emotion is Emotion.NEUTRAL and r.confidence >= 0.4:
-            return data
-    pytest.skip("no Yale portrait reads as neutral with this model")
+    """A real portrait that the committed model reads as (confidently) neutral. A new model
+    that reads it otherwise fails here (choose another subject): the path is never skipped."""
+    data = media.yale("neutral", NEUTRAL_SUBJECT)
+    reading = analyzer.analyze(data)
+    assert reading.emotion is Emotion.NEUTRAL and reading.confidence >= 0.4, reading
+    return data
 
 
 async def test_neutral_face_asks_mood_then_answers_once(bot: Bot, neutral_face):
@@ -209,39 +219,46 @@ async def test_neutral_face_asks_mood_then_answers_once(bot: Bot, neutral_face):
     bot.stub.press_button(ALICE, msg, data)
     songs = await bot.reply(ALICE, since=mark)
     assert len(links(songs)) == 5
-    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert bot.rows("SELECT mood FROM readings") == [("relaxing",)]
-    # Pressed again (a stale copy of the message still has the button): polite, no change.
-    mark = bot.stub.mark()
-    bot.stub.forge_button_press(ALICE, msg, data)
-    (again,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert "expired" in again.params.get("text", "")
-    await bot.stub.expect_no_call("sendMessage", within=0.5)
-    assert bot.rows("SELECT count(*) FROM recommendations")[0][0] == 5
-
-
-@pytest.mark.parametrize(
-    "data", ["mood:999999:relaxing", "mood:1:not_a_mood", "garbage", "del:maybe", "x" * 64]
-)
-async def test_forged_button_data_changes_nothing(bot: Bot, data):
-    msg = await bot.send_photo(ALICE, media.smiling_jpeg())
-    before = bot.rows("SELECT * FROM readings")
-    mark = bot.stub.mark()
-    bot.stub.forge_button_press(BOB, msg, data)
-    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert answer.params.get("text")
-    await bot.stub.expect_no_call("sendMessage", within=0.3)
-    assert bot.rows("SELECT * FROM readings") == before
-
-
-async def test_other_users_entry_cannot_be_answered(bot: Bot, neutral_face):
-    msg = await bot.send_photo(ALICE, neutral_face)
-    (entry_id,) = bot.rows("SELECT id FROM readings")[0]
-    mark = bot.stub.mark()
-    bot.stub.add_user(BOB)
-    bot.stub.forge_button_press(BOB, msg, f"mood:{entry_id}:exercise")
     await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert bot.rows("SELECT mood FROM readings") == [(None,)]
+    await bot.stub.wait_for("editMessageReplyMarkup", since=mark)  # the question is answered
+    assert bot.rows("SELECT mood FROM readings") == [("relaxing",)]
+
+
+async def test_forged_data_from_the_owner_changes_nothing(bot: Bot, neutral_face):
+    """Every check on button data, run by the owner of the message (so the chat guard lets
+    each press through): data her question's buttons never carried changes nothing."""
+    question = await bot.send_photo(ALICE, neutral_face)
+    await bot.send_photo(BOB, media.smiling_jpeg())  # an entry with songs, not Alice's
+    ((mine,),) = bot.rows("SELECT id FROM readings WHERE user_id = ?", ALICE)
+    ((bobs,),) = bot.rows("SELECT id FROM readings WHERE user_id = ?", BOB)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, question, f"mood:{mine}:relaxing")  # answered, for real
+    await bot.reply(ALICE, since=mark)
+    tables = ("readings", "recommendations", "feedback", "users")
+    before = {t: bot.rows(f"SELECT * FROM {t}") for t in tables}
+    forged = {
+        "unknown entry": "mood:999999:party",
+        "stale: answered already": f"mood:{mine}:party",
+        "another's entry: mood": f"mood:{bobs}:party",
+        "another's entry: feedback": f"fb:{bobs}:down",
+        "another's entry: more": f"more:{bobs}",
+        "another's entry: fix": f"fix:{bobs}",
+        "another's entry: correction": f"fix:{bobs}:sad",
+        "malformed: mood": f"mood:{mine}:not_a_mood",
+        "malformed: garbage": "garbage",
+        "malformed: delete": "del:maybe",
+        "malformed: genre": "genre:polka",
+        "over-long": f"fb:{mine}:up:" + "x" * 64,
+    }
+    start = bot.stub.mark()
+    for case, data in forged.items():
+        mark = bot.stub.mark()
+        bot.stub.send_callback_data(ALICE, question, data)
+        (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
+        assert answer.params.get("text") == replies.STALE_BUTTON, case
+        assert {t: bot.rows(f"SELECT * FROM {t}") for t in tables} == before, case
+    quiet = ("sendMessage", "sendPhoto", "editMessageText", "editMessageReplyMarkup")
+    await asyncio.gather(*(bot.stub.expect_no_call(m, within=0.3, since=start) for m in quiet))
 
 
 @pytest.mark.parametrize(
@@ -313,9 +330,15 @@ async def test_history_text_and_chart(bot: Bot):
     bot.stub.send_text(ALICE, "/history")
     photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
     text = await bot.reply(ALICE, since=mark)
+    lines = text["text"].splitlines()
+    assert "📅 Your moods, 9 Mar – 15 Mar" in lines  # the week to the bot's clock
+    assert "Sun 15 · 😊 happy ×2 · 10 songs" in lines
+    assert "9 Mar – 14 Mar · 6 quiet days" in lines  # the empty days, collapsed
+    assert "2 readings on 1 of 7 days." in lines
+    # The chart: one column (Sunday's), all happy.
     png = bot.stub.file_bytes(photo["photo"][-1]["file_id"])
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(png) < 500_000
-    assert "happy" in text["text"] and "2" in text["text"]
+    ((segment,),) = charts.columns(png)
+    assert segment.emotion is Emotion.HAPPY
 
 
 async def test_delete_erases_only_the_caller(bot: Bot):
@@ -359,21 +382,12 @@ async def test_feedback_more_songs_and_style(bot: Bot):
     # A 👎 for the whole reply, from a message sent before songs were rated one by one.
     bot.stub.forge_button_press(ALICE, msg, f"fb:{entry_id}:down")
     (ack,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert "remember" in ack.params["text"]
-    disliked = {r[0] for r in bot.rows("SELECT artist FROM feedback WHERE value = -1")}
-    assert len(disliked) == 5
+    assert ack.params["text"] == replies.FEEDBACK_THANKS
+    assert bot.rows("SELECT DISTINCT value FROM feedback WHERE user_id = ?", ALICE) == [(-1,)]
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, msg, f"more:{entry_id}")
     more = await bot.reply(ALICE, since=mark)
     assert len(links(more)) == 5 and not first & set(links(more))
-    assert bot.rows("SELECT count(*) FROM recommendations") == [(10,)]
-    # Another user cannot leave feedback on Alice's reply.
-    mark = bot.stub.mark()
-    bot.stub.add_user(BOB)
-    bot.stub.forge_button_press(BOB, msg, f"fb:{entry_id}:up")
-    (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert "expired" in answer.params["text"]
-    assert bot.rows("SELECT count(*) FROM feedback WHERE user_id = ?", BOB) == [(0,)]
     # Match/lift setting.
     menu = await bot.say(ALICE, "/style")
     mark = bot.stub.mark()
@@ -408,12 +422,6 @@ async def test_share_buttons_and_correction(bot: Bot):
     redone = await bot.reply(ALICE, since=mark)
     assert "sad" in redone["text"] and len(links(redone)) == 5
     assert bot.rows("SELECT emotion, corrected_emotion FROM readings") == [("happy", "sad")]
-    # Bob cannot correct Alice's reading, whatever he forges.
-    mark = bot.stub.mark()
-    bot.stub.add_user(BOB)
-    bot.stub.forge_button_press(BOB, msg, f"fix:{entry_id}:angry")
-    await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert bot.rows("SELECT corrected_emotion FROM readings") == [("sad",)]
 
 
 async def test_export_sends_csv_and_json(bot: Bot):
@@ -471,7 +479,7 @@ async def test_selfie_answered_from_catalog_when_spotify_fails(
             client.close()
 
 
-async def test_genres_are_saved_and_respected(bot: Bot):
+async def test_genres_are_saved(bot: Bot):
     menu = await bot.say(ALICE, "/genres")
     labels = [b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row]
     assert "Rock" in labels
@@ -481,29 +489,11 @@ async def test_genres_are_saved_and_respected(bot: Bot):
     assert bot.rows("SELECT favourite_genres FROM users WHERE user_id = ?", ALICE) == [
         ('["rock"]',)
     ]
-    genres = []
-    for _ in range(3):
-        msg = await bot.send_photo(ALICE, media.smiling_jpeg())
-        from recommender.catalog import load_catalog
-
-        cat = load_catalog()
-        genres += [cat.get(u.rsplit("/", 1)[1]).genre for u in links(msg)]
-    assert genres.count("rock") >= 8  # of 15; rock is ~1/6 of the catalog
-    # A forged genre changes nothing.
-    mark = bot.stub.mark()
-    bot.stub.forge_button_press(ALICE, menu, "genre:polka")
-    await bot.stub.wait_for("answerCallbackQuery", since=mark)
-    assert bot.rows("SELECT favourite_genres FROM users WHERE user_id = ?", ALICE) == [
-        ('["rock"]',)
-    ]
 
 
 async def test_history_pages_and_30_day_view(bot: Bot):
-    from datetime import UTC, datetime, timedelta
-
     from bot.storage import Storage
 
-    now = datetime.now(UTC)
     async with await Storage.open(bot.db) as store:
         for days_ago, emotion in [
             (0, "happy"),
@@ -514,29 +504,50 @@ async def test_history_pages_and_30_day_view(bot: Bot):
         ]:
             await store.add_reading(
                 ALICE, emotion=emotion, confidence=0.9,
-                probabilities={emotion: 0.9}, at=now - timedelta(days=days_ago, minutes=1),
+                probabilities={emotion: 0.9}, at=NOW - timedelta(days=days_ago, minutes=1),
             )  # fmt: skip
     mark = bot.stub.mark()
     bot.stub.send_text(ALICE, "/history")
     week = await bot.reply(ALICE, since=mark)
-    assert "2" in week["text"] and "happy" in week["text"]
+    lines = week["text"].splitlines()
+    assert lines[0] == "📅 Your moods, 9 Mar – 15 Mar"
+    assert lines[2:5] == ["9 Mar – 13 Mar · 5 quiet days", "Sat 14 · 😢 sad", "Sun 15 · 😊 happy"]
+    assert "2 readings on 2 of 7 days." in lines
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, week, "hist:7:1")
-    earlier = await bot.reply(ALICE, since=mark)
-    assert "angry" in earlier["text"] and "happy" not in earlier["text"].split("\n")[0]
+    earlier = (await bot.reply(ALICE, since=mark))["text"].splitlines()
+    assert earlier[0] == "📅 Your moods, 2 Mar – 8 Mar"
+    assert earlier[2:7] == [
+        "2 Mar – 4 Mar · 3 quiet days", "Thu 5 · 😠 angry", "Fri 6 · 😠 angry", "Sat 7 · —",
+        "Sun 8 · —",
+    ]  # fmt: skip
+    assert "2 readings on 2 of 7 days." in earlier
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, week, "hist:30:0")
-    month = await bot.reply(ALICE, since=mark)
+    month = (await bot.reply(ALICE, since=mark))["text"].splitlines()
     photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
-    assert photo["photo"] and "5" in month["text"]
+    assert month[0] == "📅 Your moods, 14 Feb – 15 Mar"
+    assert month[2:5] == ["14 Feb – 22 Feb · 9 quiet days", "Mon 23 · 😨 afraid",
+                          "24 Feb – 4 Mar · 9 quiet days"]  # fmt: skip
+    assert {"Thu 5 · 😠 angry", "Sun 15 · 😊 happy"} <= set(month)
+    assert "5 readings on 5 of 30 days." in month
+    png = bot.stub.file_bytes(photo["photo"][-1]["file_id"])
+    from bot.charts import PALETTE
+
+    shown = charts.colours(png)  # the month as a calendar: each day's cell in its colour
+    for emotion in (Emotion.FEAR, Emotion.ANGRY, Emotion.SAD, Emotion.HAPPY):
+        assert charts.rgb(PALETTE[emotion]) in shown, emotion
+    assert charts.rgb(PALETTE[Emotion.DISGUST]) not in shown
     # A forged press on Alice's message by Bob is refused and sends nothing anywhere.
     bot.stub.add_user(BOB)
     mark = bot.stub.mark()
     bot.stub.forge_button_press(BOB, week, "hist:30:0")
     (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert "expired" in answer.params["text"]
-    await bot.stub.expect_no_call("sendMessage", within=0.5)
-    await bot.stub.expect_no_call("sendPhoto", within=0.1)
+    await asyncio.gather(
+        bot.stub.expect_no_call("sendMessage", within=0.3),
+        bot.stub.expect_no_call("sendPhoto", within=0.3),
+    )
 
 
 async def test_settings_time_zone(bot: Bot):
@@ -573,8 +584,7 @@ async def test_reminders_are_scheduled_and_rebuilt_after_restart(
             names = {j.name for j in app.job_queue.jobs()}
             assert {f"remind:{ALICE}", f"weekly:{ALICE}"} <= names, (restart, names)
             if restart == 1:
-                await harness.say(ALICE, "/remind off")
-                await asyncio.sleep(0.1)
+                await harness.say(ALICE, "/remind off")  # its jobs go before it replies
                 names = {j.name for j in app.job_queue.jobs() if not j.removed}
                 assert f"remind:{ALICE}" not in names
                 assert bot_rows(settings.database_path) == [(None, None)]
@@ -604,41 +614,6 @@ async def test_inline_mode_offers_personal_songs(bot: Bot):
     bot.stub.inline_query(BOB, "")
     (answer,) = await bot.stub.wait_for("answerInlineQuery", since=mark)
     assert answer.params["results"] == []
-
-
-async def test_export_of_1000_readings_and_delete_leaves_others(bot: Bot):
-    import csv
-    import io
-    import json
-    from datetime import UTC, datetime, timedelta
-
-    from bot.storage import Storage
-
-    now = datetime.now(UTC)
-    async with await Storage.open(bot.db) as store:
-        for i in range(1000):
-            await store.add_reading(
-                ALICE, emotion="sad", confidence=0.7, probabilities={"sad": 0.7, "happy": 0.3},
-                track_ids=[f"{i:022d}"], at=now - timedelta(minutes=i),
-            )  # fmt: skip
-        for _ in range(3):
-            await store.add_reading(BOB, emotion="happy", confidence=0.8,
-                                    probabilities={"happy": 0.8}, at=now)  # fmt: skip
-    files = await exported_files(bot, ALICE, timeout=60)
-    rows = list(csv.DictReader(io.StringIO(files["moodtune-export.csv"].decode())))
-    assert len(rows) == 1000 and {r["emotion"] for r in rows} == {"sad"}
-    data = json.loads(files["moodtune-export.json"])
-    assert len(data["readings"]) == 1000
-    assert sum(len(r["track_ids"]) for r in data["readings"]) == 1000
-    before_bob = bot.rows("SELECT * FROM readings WHERE user_id = ?", BOB)
-    confirm = await bot.say(ALICE, "/delete")
-    mark = bot.stub.mark()
-    bot.stub.press_button(ALICE, confirm, "del:yes")
-    await bot.stub.wait_for("editMessageText", since=mark)
-    for table in ("readings", "users", "feedback"):
-        assert bot.rows(f"SELECT count(*) FROM {table} WHERE user_id = ?", ALICE) == [(0,)]
-    assert bot.rows("SELECT count(*) FROM recommendations") == [(0,)]
-    assert bot.rows("SELECT * FROM readings WHERE user_id = ?", BOB) == before_bob
 
 
 async def test_first_selfie_carries_the_privacy_notice_and_corrections_are_counted(
@@ -708,10 +683,9 @@ async def test_history_with_fixed_clock_and_time_zone(
         assert "Sun 15 · 😊 happy" in text
         assert "3 readings on 2 of 7 days" in text
         assert "angry 1 → 0" in text
+        # The chart: Saturday's column (two sad) and Sunday's (one happy).
         png = telegram_stub.file_bytes(photo["photo"][-1]["file_id"])
-        import io
-
-        from PIL import Image
-
-        img = Image.open(io.BytesIO(png))
-        assert img.format == "PNG" and img.size[0] >= 800 and len(png) < 300_000
+        (sat,), (sun,) = charts.columns(png)
+        assert (sat.emotion, sun.emotion) == (Emotion.SAD, Emotion.HAPPY)
+        assert sun.left - sat.left < 2 * (sat.right - sat.left)  # neighbouring days
+        assert abs(sat.height - 2 * sun.height) <= 4

@@ -25,6 +25,7 @@ from bot.diary import MoodEntry
 from bot.history import format_summary, period_bounds, week_summary
 from bot.vocabulary import ADJECTIVE, EMOJI
 from models.emotion import Emotion
+from tests import charts
 
 # Sunday 9 March 2025, 18:00 UTC.
 NOW = datetime(2025, 3, 9, 18, 0, tzinfo=UTC)
@@ -334,3 +335,59 @@ def test_month_text_collapses_quiet_stretches_and_shows_notes():
     assert "4 Mar – 8 Mar · 5 quiet days" in lines
     assert not any(line.endswith("· —") for line in lines)
     assert "    📝 <i>Walked by the sea &lt;3 &amp; slept well</i>" in lines
+
+
+def readings(png: bytes, per_reading: float) -> dict[int, list[tuple[Emotion, int]]]:
+    """The chart's columns as day -> [(emotion, readings)], bottom up."""
+    return {
+        day: [(emotion, round(height / per_reading)) for emotion, height in segments]
+        for day, segments in charts.stacks(png).items()
+    }
+
+
+def test_chart_draws_each_day_as_a_column_of_its_emotions_colours():
+    entries = [
+        *(entry(at(3, h), Emotion.HAPPY) for h in (8, 9, 10)),  # Monday
+        entry(at(6, 8), Emotion.SAD),  # Thursday: happy under sad (the palette's order)
+        entry(at(6, 9), Emotion.HAPPY),
+        entry(at(9, 8), Emotion.ANGRY),  # Sunday
+        entry(at(9, 9), Emotion.NEUTRAL, corrected=Emotion.ANGRY),  # drawn as corrected
+    ]
+    png = render_chart(week_summary(entries, now=NOW, tz=UTC))
+    monday = charts.stacks(png)[0]
+    assert readings(png, per_reading=monday[0][1] / 3) == {
+        0: [(Emotion.HAPPY, 3)],
+        3: [(Emotion.HAPPY, 1), (Emotion.SAD, 1)],
+        6: [(Emotion.ANGRY, 2)],
+    }
+    # The legend: one swatch for each emotion shown, and none for the others.
+    in_columns = {b for column in charts.columns(png) for b in column}
+    swatches = [b.emotion for b in charts.blocks(png) if b not in in_columns]
+    assert sorted(swatches) == sorted([Emotion.HAPPY, Emotion.SAD, Emotion.ANGRY])
+
+
+def test_chart_columns_follow_the_local_calendar():
+    """Saturday 23:30 UTC is Sunday in UTC+2: its column moves one day to the right."""
+    entries = [
+        entry(at(3, 10), Emotion.HAPPY),  # Monday in both
+        entry(at(8, 23, 30), Emotion.SAD),
+        entry(at(9, 12), Emotion.HAPPY),  # Sunday in both
+    ]
+    utc = render_chart(week_summary(entries, now=NOW, tz=UTC))
+    plus2 = render_chart(week_summary(entries, now=NOW, tz=PLUS2))
+    one = charts.stacks(utc)[0][0][1]
+    assert readings(utc, one) == {
+        0: [(Emotion.HAPPY, 1)],
+        5: [(Emotion.SAD, 1)],
+        6: [(Emotion.HAPPY, 1)],
+    }
+    assert readings(plus2, one) == {
+        0: [(Emotion.HAPPY, 1)],
+        6: [(Emotion.HAPPY, 1), (Emotion.SAD, 1)],
+    }
+
+
+def test_empty_chart_draws_no_columns():
+    png = render_chart(week_summary([], now=NOW, tz=UTC))
+    _png(png)
+    assert charts.blocks(png) == []

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import threading
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from bot.service import MoodTune, Songs
 from bot.storage import Storage
-from models.emotion import Emotion
+from models.emotion import Box, Emotion, FaceReading
+from recommender.preferences import Preferences
 from recommender.track import Mood
 from tests import media
 
@@ -20,11 +24,37 @@ class SlowAnalyzer:
 
     def __init__(self, inner) -> None:
         self.inner = inner
+        self.entered = threading.Event()  # a reading has started
         self.gate = threading.Event()
 
     def analyze(self, data: bytes):
+        self.entered.set()
         self.gate.wait(10)
         return self.inner.analyze(data)
+
+
+class RecordingRecommender:
+    """The real recommender, keeping the preferences the service asked with."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.catalog = inner, inner.catalog
+        self.prefs: list[Preferences] = []
+
+    def recommend(self, **options):
+        self.prefs.append(options["prefs"])
+        return self.inner.recommend(**options)
+
+
+class FixedAnalyzer:
+    """Reads every photo as one emotion at one confidence: each of the service's paths for a
+    kind of reading, whatever the model makes of a real face."""
+
+    def __init__(self, emotion: Emotion, confidence: float) -> None:
+        self.emotion, self.confidence = emotion, confidence
+
+    def analyze(self, data: bytes) -> FaceReading:
+        probabilities = {self.emotion: self.confidence}
+        return FaceReading(self.emotion, self.confidence, probabilities, Box(0, 0, 100, 100))
 
 
 class CountingLock(asyncio.Lock):
@@ -58,7 +88,7 @@ async def test_reading_in_flight_is_not_written_after_delete(tmp_path, analyzer,
         slow = SlowAnalyzer(analyzer)
         service = MoodTune(slow, recommender, storage)
         task = asyncio.create_task(service.read_selfie(1, media.smiling_jpeg()))
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(slow.entered.wait, 10)  # the reading is in flight
         await service.erase(1)
         slow.gate.set()
         assert await task is None
@@ -127,3 +157,135 @@ async def test_genres_toggle_and_unknown_ones_change_nothing(service):
     assert await service.toggle_genre(1, "polka") is None
     assert (await service.genres(1)).chosen == ("rock",)
     assert (await service.toggle_genre(1, "rock")).chosen == ()
+
+
+@pytest.mark.parametrize(
+    ("emotion", "confidence", "unsure"),
+    [(Emotion.NEUTRAL, 0.9, False), (Emotion.HAPPY, 0.3, True)],
+    ids=["neutral", "unsure"],
+)
+async def test_a_neutral_or_unsure_face_is_asked_its_mood(
+    storage, recommender, emotion, confidence, unsure
+):
+    service = MoodTune(FixedAnalyzer(emotion, confidence), recommender, storage)
+    asked = await service.read_selfie(1, b"a selfie")
+    assert asked is not None and asked.ask_mood and asked.unsure is unsure and asked.tracks == ()
+    entry = await storage.get_entry(1, asked.entry_id)
+    assert entry is not None and (entry.emotion, entry.mood, entry.track_ids) == (emotion, None, ())
+    answer = await service.choose_mood(1, Mood.RELAXING, asked.entry_id)
+    assert answer is not None and len(answer.tracks) == 5
+    entry = await storage.get_entry(1, asked.entry_id)
+    assert entry is not None and entry.mood == "relaxing"
+    assert entry.track_ids == tuple(t.id for t in answer.tracks)
+
+
+async def test_a_confident_face_gets_songs_without_a_question(storage, recommender):
+    service = MoodTune(FixedAnalyzer(Emotion.SAD, 0.8), recommender, storage)
+    result = await service.read_selfie(1, b"a selfie")
+    assert result is not None and not result.ask_mood and len(result.tracks) == 5
+
+
+async def test_feedback_is_kept_per_song_and_disliked_artists_are_not_offered_again(
+    storage, recommender, entry_id
+):
+    service = MoodTune(None, recording := RecordingRecommender(recommender), storage)
+    first = await service.choose_mood(1, Mood.PARTY)
+    assert first is not None
+    assert not await service.feedback(2, first.entry_id, -1)  # not theirs
+    assert not await service.feedback(1, first.entry_id, 0)  # neither 👍 nor 👎
+    assert not await service.feedback(1, entry_id, -1)  # an entry without songs
+    assert await service.feedback(1, first.entry_id, -1)
+    person = await storage.person(1, datetime.now(UTC) - timedelta(days=30))
+    assert sorted((f.track_id, f.artist, f.value) for f in person.feedback) == sorted(
+        (t.id, t.artist, -1) for t in first.tracks
+    )
+    assert (await storage.person(2, datetime.now(UTC))).feedback == ()
+    disliked = {t.artist for t in first.tracks}
+    later = await service.choose_mood(1, Mood.PARTY)
+    assert recording.prefs[-1].disliked_artists == disliked  # the recommender is told
+    assert later is not None and not {t.artist for t in later.tracks} & disliked
+    await service.choose_mood(2, Mood.PARTY)
+    assert recording.prefs[-1].disliked_artists == frozenset()  # and only for this person
+
+
+async def test_more_songs_are_new_each_time_and_join_their_entry(service, storage):
+    first = await service.choose_mood(1, Mood.FOCUS)
+    assert first is not None
+    more = await service.more_songs(1, first.entry_id)
+    again = await service.more_songs(1, first.entry_id)
+    assert more is not None and again is not None and len(more.tracks) == len(again.tracks) == 5
+    ids = [t.id for t in (*first.tracks, *more.tracks, *again.tracks)]
+    assert len(set(ids)) == 15
+    entry = await storage.get_entry(1, first.entry_id)
+    assert entry is not None and entry.track_ids == tuple(ids)
+    assert await service.more_songs(2, first.entry_id) is None  # not theirs
+
+
+async def test_favourite_genres_fill_most_of_the_picks(storage, recommender):
+    service = MoodTune(FixedAnalyzer(Emotion.HAPPY, 0.9), recommender, storage)
+    await service.toggle_genre(1, "rock")
+    genres = {1: [], 2: []}  # a rock fan, and someone with no favourites
+    for user, picks in genres.items():
+        for _ in range(3):
+            result = await service.read_selfie(user, b"a selfie")
+            assert result is not None
+            picks += [t.genre for t in result.tracks]
+    assert genres[1].count("rock") >= 8  # of 15
+    assert genres[1].count("rock") > genres[2].count("rock")
+
+
+async def test_a_correction_is_kept_beside_the_reading_with_new_songs(storage, recommender):
+    service = MoodTune(FixedAnalyzer(Emotion.HAPPY, 0.9), recommender, storage)
+    read = await service.read_selfie(1, b"a selfie")
+    assert read is not None
+    assert await service.correct(2, read.entry_id, Emotion.ANGRY) is None  # not theirs
+    songs = await service.correct(1, read.entry_id, Emotion.SAD)
+    assert songs is not None and len(tracks := songs.tracks) == 5
+    entry = await storage.get_entry(1, read.entry_id)
+    assert entry is not None and (entry.emotion, entry.corrected_emotion) == (
+        Emotion.HAPPY,
+        Emotion.SAD,
+    )
+    # The new songs join the entry: the earlier ones stay rateable and won't repeat.
+    assert entry.track_ids == tuple(t.id for t in (*read.tracks, *tracks))
+    assert not {t.id for t in tracks} & {t.id for t in read.tracks}  # songs for the new emotion
+    summary = await service.history(1)
+    assert summary.counts[Emotion.SAD] == 1 and summary.counts[Emotion.HAPPY] == 0
+    total, corrected = await storage.corrections()
+    assert total == 1 and [(c["emotion"], c["corrected_emotion"]) for c in corrected] == [
+        ("happy", "sad")
+    ]
+
+
+async def test_export_holds_every_reading_and_erase_only_the_callers(service, storage):
+    now = datetime.now(UTC)
+    latest = None
+    for i in range(1000):
+        entry = await storage.add_reading(
+            1, emotion=Emotion.SAD, confidence=0.7,
+            probabilities={Emotion.SAD: 0.7, Emotion.HAPPY: 0.3},
+            track_ids=[f"{i:022d}"], at=now - timedelta(minutes=i),
+        )  # fmt: skip
+        latest = latest or entry
+    for _ in range(3):
+        await storage.add_reading(
+            2, emotion=Emotion.HAPPY, confidence=0.8, probabilities={Emotion.HAPPY: 0.8}, at=now
+        )
+    assert latest is not None and await service.feedback(1, latest.id, 1)
+    exported = await service.export(1)
+    assert exported is not None
+    csv_bytes, json_bytes = exported
+    rows = list(csv.DictReader(io.StringIO(csv_bytes.decode())))
+    assert len(rows) == 1000 and {r["emotion"] for r in rows} == {"sad"}
+    data = json.loads(json_bytes)
+    assert data["user_id"] == 1 and len(data["readings"]) == 1000
+    assert sorted(t for r in data["readings"] for t in r["track_ids"]) == [
+        f"{i:022d}" for i in range(1000)
+    ]
+    others = await storage.export_user(2)
+    assert len(others["readings"]) == 3
+    assert await service.erase(1) >= 2000  # readings and their songs, at least
+    assert await service.export(1) is None  # nothing left to export
+    assert not (await storage.person(1, now)).feedback
+    still = await storage.export_user(2)
+    assert {**still, "exported_at": None} == {**others, "exported_at": None}

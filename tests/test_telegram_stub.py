@@ -122,6 +122,10 @@ async def test_buttons_edits_and_answers_behave_like_telegram(bot: Bot, telegram
         telegram_stub.press_button(USER, sent, "go:1")  # the keyboard is gone now
     forged = telegram_stub.forge_button_press(USER + 1, sent, "go:2")["callback_query"]
     assert forged["message"]["text"] == "pick" and "reply_markup" not in forged["message"]
+    own = telegram_stub.send_callback_data(USER, sent, "go:9" * 20)["callback_query"]
+    assert own["from"]["id"] == USER and own["data"] == "go:9" * 20  # any data, by the owner
+    with pytest.raises(ValueError, match="not in user"):
+        telegram_stub.send_callback_data(USER + 1, sent, "go:2")
     with pytest.raises(BadRequest, match="not modified"):
         await bot.edit_message_text("pick", USER, sent["message_id"])
     with pytest.raises(BadRequest, match="Button_data_invalid"):
@@ -138,3 +142,14 @@ async def test_hooks_and_unknown_methods(bot: Bot, telegram_stub):
     assert (await bot.send_message(USER, "two")).text == "two"  # only the next call fails
     with pytest.raises(InvalidToken, match="Not Found"):  # how PTB reports a 404
         await bot.delete_message(USER, 1)  # the bot never deletes: not stubbed, fails loudly
+
+
+async def test_expect_no_call_fails_as_soon_as_the_call_is_made(bot: Bot, telegram_stub):
+    mark = telegram_stub.mark()
+    await telegram_stub.expect_no_call("sendMessage", within=0.05)  # quiet: passes
+    sent = asyncio.create_task(bot.send_message(USER, "hi"))
+    # Woken by the call: the 60 s window never runs out (a TimeoutError if it had to).
+    with pytest.raises(AssertionError, match="unexpected sendMessage"):
+        async with asyncio.timeout(30):
+            await telegram_stub.expect_no_call("sendMessage", within=60, since=mark)
+    await sent

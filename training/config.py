@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> Config:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--recipe", help="a TOML recipe file (training/recipes/)")
     for f in fields(Config):
-        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc,operator]
+        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[operator]
         kind = int if isinstance(default, list) else type(default)
         nargs = "+" if isinstance(default, list) else None
         p.add_argument(

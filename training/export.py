@@ -196,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     served = {"plain": lite.predict_many(x), "flip": lite.predict_many(x[:, :, ::-1])}
     keras_p = {"plain": model.predict(x, 256, verbose=0)}
     keras_p["flip"] = model.predict(x[:, :, ::-1], 256, verbose=0)
-    for p in (served, keras_p):
-        p["both"] = (p["plain"] + p["flip"]) / 2
-    acc = {k: float((p.argmax(1) == val.labels).mean()) for k, p in served.items()}
+    for probs in (served, keras_p):
+        probs["both"] = (probs["plain"] + probs["flip"]) / 2
+    acc = {k: float((v.argmax(1) == val.labels).mean()) for k, v in served.items()}
     # Flip TTA doubles the per-face cost; keep it only when it buys at least half a point.
     tta = acc["both"] - acc["plain"] >= a.tta_min_gain
     view = "both" if tta else "plain"
