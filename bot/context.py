@@ -10,6 +10,7 @@ from typing import Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.download import Downloader
 from bot.service import MoodTune
 from bot.settings import Settings
 
@@ -19,6 +20,7 @@ class BotData:
 
     moodtune: MoodTune
     settings: Settings
+    downloader: Downloader
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -31,6 +33,10 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotD
     @property
     def settings(self) -> Settings:
         return self.bot_data.settings
+
+    @property
+    def downloader(self) -> Downloader:
+        return self.bot_data.downloader
 
 
 CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)

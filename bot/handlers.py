@@ -7,6 +7,7 @@ handler registered for a button kind only sees data that kind parses (its patter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Coroutine
@@ -37,7 +38,8 @@ from models.errors import ImageTooLarge
 
 log = logging.getLogger(__name__)
 
-REMIND_AT = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")  # /remind 8:30
+# /remind 8:30; ASCII digits only (\d also takes "٩", which time.fromisoformat refuses).
+REMIND_AT = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9]")
 
 
 def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
@@ -55,9 +57,11 @@ async def photo(update: Update, context: Context) -> None:
     media = message.photo[-1] if message.photo else message.document
     if media.file_size and media.file_size > context.settings.max_image_bytes:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
-    await message.chat.send_action(ChatAction.TYPING)
-    data = bytes(await (await media.get_file()).download_as_bytearray())
-    result = await context.moodtune.read_selfie(update.effective_user.id, data)
+    with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
+        await message.chat.send_action(ChatAction.TYPING)
+    data = await context.downloader.fetch(context.bot, media.file_id)  # streamed, capped
+    user_id = update.effective_user.id
+    result = await context.moodtune.read_selfie(user_id, data, update_id=update.update_id)
     del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
@@ -192,7 +196,7 @@ async def settings(update: Update, context: Context) -> None:
     user_id, message = update.effective_user.id, update.effective_message
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
-    elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
+    elif person := await context.moodtune.set_timezone(user_id, " ".join(context.args)):
         reminders.schedule(context.application, person)  # reminders follow the new zone
         zone = person.timezone
     else:
@@ -205,6 +209,9 @@ async def tz_button(update: Update, context: Context) -> None:
     query = update.callback_query
     button = TimezoneButton.parse(query.data)
     person = await context.moodtune.set_timezone(update.effective_user.id, button.zone)
+    if person is None:  # a forged zone
+        await query.answer(replies.STALE_BUTTON)
+        return
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.settings_text(button.zone))
     reminders.schedule(context.application, person)

@@ -27,6 +27,7 @@ from bot.buttons import (
     MoreButton,
     StyleButton,
 )
+from bot.download import DownloadFailed
 from bot.history import HistorySummary, format_summary
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
@@ -431,3 +432,22 @@ def delete_keyboard() -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+# -- issue 15: delivery faults and group chats ------------------------------------------------
+
+PHOTO_NOT_FETCHED = (
+    "I couldn't fetch your photo from Telegram just now. Please send it again in a moment."
+)
+_ERRORS[DownloadFailed] = PHOTO_NOT_FETCHED
+
+GROUP_NOTE = (
+    "🔒 I keep moods private, so I only read selfies and show your diary in a private chat "
+    "with you. Tap below to open one."
+)
+
+
+def private_chat_keyboard(bot_username: str) -> InlineKeyboardMarkup:
+    """One button that opens the person's private chat with the bot."""
+    url = f"https://t.me/{bot_username}?start=private"
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Open a private chat", url=url)]])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
@@ -16,10 +17,12 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
+from bot import zones
 from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, week_summary
 from bot.storage import Storage
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 
 SONGS_PER_REPLY = 5
 NOVELTY_DAYS = 30
+# Threads that wait on the analyzer (which decodes on its own threads, in arrival order) and
+# threads that pick songs: separate from each other and from asyncio's default pool, so a
+# burst of photos never queues a song pick (or a chart, or anything else) behind it.
+ANALYSIS_WAITERS = 4
+SONG_THREADS = 2
 # Below this top-class probability the reading is a guess; we say so and ask instead.
 UNSURE_BELOW = 0.40
 
@@ -84,22 +92,36 @@ class MoodTune:
         # user id -> monotonic time of their last /delete, so a reading that was in flight
         # while they deleted their data is not written back afterwards.
         self._erased_at: dict[int, float] = {}
+        self._analysis = ThreadPoolExecutor(ANALYSIS_WAITERS, thread_name_prefix="analysis")
+        self._songs = ThreadPoolExecutor(SONG_THREADS, thread_name_prefix="songs")
 
     async def close(self) -> None:
         """Close the diary; the service is unusable afterwards."""
         await self._storage.close()
+        self._analysis.shutdown(wait=False, cancel_futures=True)
+        self._songs.shutdown(wait=False, cancel_futures=True)
 
     # -- songs -------------------------------------------------------------------------------
 
-    async def read_selfie(self, user_id: int, data: bytes) -> SelfieResult | None:
+    async def read_selfie(
+        self, user_id: int, data: bytes, update_id: int | None = None
+    ) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
-        erased their data while it was being read."""
+        erased their data while it was being read. With the `update_id` it came in, a photo
+        handled again (after a crash) gives the reading and songs stored the first time."""
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        reading = await asyncio.to_thread(self._analyzer.analyze, data)
-        person = await self._person(user_id)
+        loop = asyncio.get_running_loop()
+        reading = await loop.run_in_executor(self._analysis, self._analyzer.analyze, data)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
+        if update_id is not None and (
+            done := await self._storage.reading_for_update(user_id, update_id)
+        ):
+            catalog = self._recommender.catalog
+            kept = tuple(t for i in done.track_ids if (t := catalog.get(i)) is not None)
+            return SelfieResult(done.id, reading, kept, ask_mood and not kept, unsure)
+        person = await self._person(user_id)
         tracks = () if ask_mood else await self._pick(person, emotion=reading.emotion)
         if self._erased_at.get(user_id, -1.0) >= started:
             return None
@@ -110,6 +132,7 @@ class MoodTune:
             probabilities=reading.probabilities,
             track_ids=[t.id for t in tracks],
             at=self._clock(),
+            update_id=update_id,
         )
         first = not person.has_readings
         return SelfieResult(entry.id, reading, tracks, ask_mood, unsure, first)
@@ -212,11 +235,10 @@ class MoodTune:
         if emotion or mood:
             # Same songs while the person types and within a day, so results don't flicker.
             seed = zlib.crc32(f"{user_id}:{word}:{self._clock().date()}".encode())
-            return tuple(
-                await asyncio.to_thread(
-                    self._recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
-                )
+            pick = functools.partial(
+                self._recommender.recommend, emotion=emotion, mood=mood, n=10, seed=seed
             )
+            return tuple(await asyncio.get_running_loop().run_in_executor(self._songs, pick))
         now = self._clock()
         entries = await self._storage.entries_between(user_id, now - timedelta(days=30), now)
         recent: list[Track] = []
@@ -243,7 +265,7 @@ class MoodTune:
         language: str | None = None,
     ) -> tuple[Track, ...]:
         prefs = replace(preferences(person), language=language)
-        tracks = await asyncio.to_thread(
+        pick = functools.partial(
             self._recommender.recommend,
             emotion=emotion,
             mood=mood,
@@ -251,7 +273,7 @@ class MoodTune:
             exclude=person.recent_track_ids | set(exclude),
             prefs=prefs,
         )
-        return tuple(tracks)
+        return tuple(await asyncio.get_running_loop().run_in_executor(self._songs, pick))
 
     # -- the diary and settings --------------------------------------------------------------
 
@@ -268,9 +290,12 @@ class MoodTune:
         return (await self._storage.get_user_settings(user_id)).timezone
 
     async def set_timezone(self, user_id: int, name: str) -> UserSettings | None:
-        """Their settings with the new IANA time zone; None for a zone we don't know."""
+        """Their settings with the zone `name` resolves to (a city, an offset, an IANA name:
+        bot/zones.py); None for one we don't know (also "Europe", a folder of the database)."""
+        if (key := zones.resolve(name)) is None:
+            return None
         try:
-            return await self._storage.set_timezone(user_id, name)
+            return await self._storage.set_timezone(user_id, key)
         except ValueError:
             return None
 

@@ -58,8 +58,10 @@ class Storage(Database):
         mood: Mood | None = None,
         source: Source = Source.FACE,
         at: datetime | None = None,
+        update_id: int | None = None,
     ) -> MoodEntry:
-        """Store one reading and the songs suggested with it, in one transaction."""
+        """Store one reading and the songs suggested with it, in one transaction (`update_id`:
+        the Telegram update it came from, one reading per update)."""
         user_id = check_user(user_id)
         emo = Emotion.parse(emotion) if emotion is not None else None
         conf = check_confidence(confidence)
@@ -76,7 +78,7 @@ class Storage(Database):
             await _ensure_user(db, user_id, created)
             cur = await db.execute(
                 "INSERT INTO readings (user_id, created_at, emotion, confidence, probabilities,"
-                " mood, source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " mood, source, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     created,
@@ -85,6 +87,7 @@ class Storage(Database):
                     json.dumps({e.value: p for e, p in probs.items()}),
                     mood_value,
                     source.value,
+                    update_id,
                 ),
             )
             entry_id = cur.lastrowid
@@ -107,6 +110,11 @@ class Storage(Database):
     async def get_entry(self, user_id: int, entry_id: int) -> MoodEntry | None:
         """One of this user's entries, or None (also when the id is someone else's)."""
         entries = await self._load("r.user_id = ? AND r.id = ?", (user_id, entry_id))
+        return entries[0] if entries else None
+
+    async def reading_for_update(self, user_id: int, update_id: int) -> MoodEntry | None:
+        """The reading this user's Telegram update already made, if any."""
+        entries = await self._load("r.user_id = ? AND r.update_id = ?", (user_id, update_id))
         return entries[0] if entries else None
 
     async def entries_between(
