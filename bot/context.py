@@ -6,6 +6,7 @@ As in PTB's ``contexttypesbot.py`` example: `Context.moodtune` instead of a stri
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
@@ -21,6 +22,7 @@ class BotData:
     moodtune: MoodTune
     settings: Settings
     downloader: Downloader
+    selfie_lanes: asyncio.Semaphore  # selfies handled at once, first come first served
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

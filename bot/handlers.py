@@ -53,6 +53,11 @@ def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
 
 async def photo(update: Update, context: Context) -> None:
     """A selfie (a photo or an image file): answer with songs, or with a mood question."""
+    async with context.bot_data.selfie_lanes:  # first come, first served (bot/app.py)
+        await _selfie(update, context)
+
+
+async def _selfie(update: Update, context: Context) -> None:
     message = update.effective_message
     media = message.photo[-1] if message.photo else message.document
     if media.file_size and media.file_size > context.settings.max_image_bytes:

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class BotProcess:
     """One run of the bot; `start` again after `kill` or `terminate` for a restart."""
 
-    def __init__(self, stub: TelegramStub, db: Path, **env: str) -> None:
-        self.stub, self.db = stub, db
+    def __init__(self, stub: TelegramStub, db: Path, root: Path = ROOT, **env: str) -> None:
+        self.stub, self.db, self.root = stub, db, root
         self.env = {
             **os.environ,
             "TELEGRAM_BOT_TOKEN": stub.token,
@@ -35,7 +35,7 @@ class BotProcess:
         mark = self.stub.mark()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env,
+                [sys.executable, "-m", "bot.cli", "run"], cwd=self.root, env=self.env,
                 stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         await self.stub.wait_for("getUpdates", since=mark, timeout=timeout)

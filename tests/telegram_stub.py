@@ -85,6 +85,7 @@ class Call:
     params: JSONDict
     result: Any = None
     error: JSONDict | None = None
+    at: float = field(default_factory=time.monotonic, compare=False)  # when it was answered
 
     @property
     def ok(self) -> bool:
@@ -579,6 +580,11 @@ class TelegramStub:
             edited = chat.messages[message["message_id"]] | changes
             chat.messages[message["message_id"]] = edited | {"edit_date": int(time.time())}
             return self.push_update({"edited_message": chat.messages[message["message_id"]]})
+
+    def send_message(self, user_id: int, **content: Any) -> JSONDict:
+        """A message from the user with these fields (e.g. ``photo=user_photo_sizes(...)``
+        made once, so a benchmark sends the same photo without re-encoding it each time)."""
+        return self._user_message(user_id, **content)
 
     def user_photo_sizes(self, data: bytes) -> list[JSONDict]:
         """PhotoSizes for ``data``, for an edit or a hand-made update."""
