@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +45,7 @@ ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY)
 POLL_SECONDS = 10  # long-poll length
 MAX_ATTEMPTS = 3
 DRAIN_SECONDS = 30.0
+TIDY_EVERY = 3600.0  # seconds between dropping old handled ids from the journal
 BACKOFF = (0.5, 1.0, 2.0, 5.0)  # between failed getUpdates calls, last one repeating
 
 
@@ -92,8 +94,11 @@ class Delivery:
         for pending in left:
             self._spawn(pending)
         offset = await journal.next_offset()
-        failures = 0
+        failures, tidied = 0, time.monotonic()
         while not self._stopping.is_set():
+            if time.monotonic() - tidied > TIDY_EVERY:
+                await journal.forget_done()
+                tidied = time.monotonic()
             try:
                 batch = await self._fetch(offset)
             except TelegramError as err:

@@ -47,7 +47,7 @@ class Downloader:
                     raise ImageTooLarge(f"{file.file_size} bytes")
                 if not file.file_path:
                     raise DownloadFailed("getFile gave no file path")
-                return await self._stream(file.file_path)
+                return await self.download(file.file_path)
             except BadRequest as err:  # e.g. an expired file id: asking again won't help
                 raise DownloadFailed(str(err)) from err
             except (TelegramError, httpx.HTTPError) as err:
@@ -57,7 +57,8 @@ class Downloader:
             await asyncio.sleep(self.first_delay * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    async def _stream(self, url: str) -> bytes:
+    async def download(self, url: str) -> bytes:
+        """GET `url` in chunks; ImageTooLarge as soon as it passes the cap (nothing more read)."""
         body = bytearray()
         async with self._client.stream("GET", url) as response:
             response.raise_for_status()
