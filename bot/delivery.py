@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 import warnings
 from collections.abc import Sequence
@@ -114,7 +115,13 @@ class Delivery:
                 log.warning("skipped %d update(s) without an update_id", len(batch) - len(updates))
             if not updates:
                 continue
-            new = set(await journal.add(updates))  # kept before the offset confirms them
+            try:
+                new = set(await journal.add(updates))  # kept before the offset confirms them
+            except sqlite3.Error as err:  # not kept, so not confirmed: Telegram keeps them
+                log.error("could not journal %d update(s): %s", len(updates), err)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), BACKOFF[-1])
+                continue
             offset = max(offset, *(u["update_id"] + 1 for u in updates))
             for raw in updates:
                 if raw["update_id"] in new:
@@ -142,9 +149,15 @@ class Delivery:
         return result if isinstance(result, list) else []
 
     def _spawn(self, pending: Pending) -> None:
-        task = asyncio.create_task(self._handle(pending), name=f"update-{pending.update_id}")
+        task = asyncio.create_task(self._guarded(pending), name=f"update-{pending.update_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, pending: Pending) -> None:
+        try:
+            await self._handle(pending)
+        except Exception:  # the journal failed us: the update stays pending for the next start
+            log.exception("update %d: not handled", pending.update_id)
 
     async def _handle(self, pending: Pending) -> None:
         journal, uid = self._journal, pending.update_id
@@ -183,7 +196,9 @@ def _update_id(raw: dict[str, Any]) -> int | None:
     return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
 
 
-def run(app: MoodTuneApp, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)):
+def run(
+    app: MoodTuneApp, stop_signals: Sequence[int] | None = (signal.SIGINT, signal.SIGTERM)
+) -> None:
     """Serve until a stop signal (or SystemExit/KeyboardInterrupt raised in the loop)."""
     try:
         loop = asyncio.get_event_loop()

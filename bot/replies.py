@@ -154,8 +154,9 @@ _ERRORS: dict[type[Exception], str] = {
 def privacy_text(settings: Settings) -> str:
     return (
         "<b>Your data</b>\n"
-        "• <b>Never stored:</b> your photos (processed in memory, then dropped) and their "
-        "Telegram file ids.\n"
+        "• <b>Never stored:</b> your photos (processed in memory, then dropped). Their "
+        "Telegram file ids are held only until your message is answered, so a restart can't "
+        "lose it.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
         "and its probabilities, the mood you picked, and the ids of the songs suggested.\n"
         f"• Kept for at most {_days(settings.history_retention_days)}, then purged; /export "
