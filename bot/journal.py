@@ -23,8 +23,10 @@ from bot.database import Database, to_db_time
 # which is seconds; a day leaves a wide margin and keeps the table small.
 KEEP_DONE = timedelta(days=1)
 # Blanked JSON still sits in the write-ahead log until a checkpoint copies it over; one
-# checkpoint shortly after a run of handled updates wipes it from the disk.
-CHECKPOINT_AFTER = 0.2
+# checkpoint a second after a handled update wipes it from the disk. Not sooner: a checkpoint
+# holds the journal while it syncs, and every reply's "done" mark waits behind it, which widens
+# the moment where a kill -9 means a reply sent but not marked (sent again after a restart).
+CHECKPOINT_AFTER = 1.0
 
 
 @dataclass(frozen=True, slots=True)
