@@ -72,7 +72,10 @@ class Delivery:
                 await app.post_init(app)
             self._journal = await Journal.open(app.bot_data.settings.database_path)
             await self._journal.forget_done()
-            await app.bot.delete_webhook()
+            try:  # polling and a webhook exclude each other
+                await app.bot.delete_webhook()
+            except TelegramError as err:  # getUpdates will say so (409) and back off
+                log.warning("could not delete the webhook: %s", err)
             await app.start()
             try:
                 await self._serve(self._journal)
