@@ -6,10 +6,12 @@ As in PTB's ``contexttypesbot.py`` example: `Context.moodtune` instead of a stri
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
+from bot.download import Downloader
 from bot.service import MoodTune
 from bot.settings import Settings
 
@@ -19,6 +21,8 @@ class BotData:
 
     moodtune: MoodTune
     settings: Settings
+    downloader: Downloader
+    selfie_lanes: asyncio.Semaphore  # selfies handled at once, first come first served
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -31,6 +35,10 @@ class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotD
     @property
     def settings(self) -> Settings:
         return self.bot_data.settings
+
+    @property
+    def downloader(self) -> Downloader:
+        return self.bot_data.downloader
 
 
 CONTEXT_TYPES = ContextTypes(context=Context, bot_data=BotData)

@@ -115,6 +115,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE users ADD COLUMN learn_face INTEGER NOT NULL DEFAULT 1"
         " CHECK (learn_face IN (0, 1))",
     ),
+    # 6 (issue 15): the update journal, and the update each face reading came from. An update
+    # is written here before Telegram is told it arrived, and handled from here, so a crash
+    # loses none; its JSON (which holds file ids) is blanked once handled. A reading's
+    # update_id makes a redelivered selfie land on the reading it already made.
+    (
+        """
+        CREATE TABLE updates (
+            update_id   INTEGER PRIMARY KEY,
+            received_at TEXT NOT NULL,
+            raw         TEXT CHECK (raw IS NULL OR json_valid(raw)),
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            done_at     TEXT
+        )
+        """,
+        "CREATE INDEX updates_pending ON updates(update_id) WHERE done_at IS NULL",
+        "ALTER TABLE readings ADD COLUMN update_id INTEGER",
+        "CREATE UNIQUE INDEX readings_update ON readings(update_id) WHERE update_id IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

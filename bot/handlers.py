@@ -7,6 +7,7 @@ handler registered for a button kind only sees data that kind parses (its patter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -55,16 +56,22 @@ def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
 
 async def photo(update: Update, context: Context) -> None:
     """A selfie (a photo or an image file): answer with songs, or with a mood question."""
+    async with context.bot_data.selfie_lanes:  # first come, first served (bot/app.py)
+        await _selfie(update, context)
+
+
+async def _selfie(update: Update, context: Context) -> None:
     message = updates.message(update)
     media = message.photo[-1] if message.photo else message.document
     if media is None:
         raise updates.MissingPart("a selfie without its photo")  # SELFIE's filter lets none in
     if media.file_size and media.file_size > context.settings.max_image_bytes:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
-    await message.chat.send_action(ChatAction.TYPING)
-    data = bytes(await (await media.get_file()).download_as_bytearray())
+    with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
+        await message.chat.send_action(ChatAction.TYPING)
+    data = await context.downloader.fetch(context.bot, media.file_id)  # streamed, capped
     result = await context.moodtune.read_selfie(
-        updates.user_id(update), data, updates.language(update)
+        updates.user_id(update), data, updates.language(update), update_id=update.update_id
     )
     del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
@@ -74,6 +81,11 @@ async def photo(update: Update, context: Context) -> None:
 async def video(update: Update, context: Context) -> None:
     """A round video message or a short video: read from a few frames, like a selfie. Length
     and size are checked from what Telegram tells before downloading anything."""
+    async with context.bot_data.selfie_lanes:  # the same first-come lanes as photos
+        await _video(update, context)
+
+
+async def _video(update: Update, context: Context) -> None:
     message = updates.message(update)
     clip = message.video_note or message.video
     if clip is None:
@@ -83,10 +95,11 @@ async def video(update: Update, context: Context) -> None:
             raise VideoTooLong(f"{clip.duration} s")  # refused before downloading it
         if (clip.file_size or 0) > MAX_VIDEO_BYTES:
             raise ImageTooLarge(f"{clip.file_size} bytes")
-        await message.chat.send_action(ChatAction.TYPING)
-        data = bytes(await (await clip.get_file()).download_as_bytearray())
+        with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
+            await message.chat.send_action(ChatAction.TYPING)
+        data = await context.downloader.fetch(context.bot, clip.file_id)  # streamed, capped
         result = await context.moodtune.read_video(
-            updates.user_id(update), data, updates.language(update)
+            updates.user_id(update), data, updates.language(update), update_id=update.update_id
         )
         del data  # the video lives no longer than this handler
     except AnalysisError as err:
@@ -271,7 +284,7 @@ async def settings(update: Update, context: Context) -> None:
     user_id, message = updates.user_id(update), updates.message(update)
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
-    elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
+    elif person := await context.moodtune.set_timezone(user_id, " ".join(context.args)):
         reminders.schedule(context.application, person)  # reminders follow the new zone
         zone = person.timezone
     else:
@@ -292,10 +305,12 @@ async def learn_face_button(update: Update, context: Context) -> None:
 async def tz_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, TimezoneButton)
     person = await context.moodtune.set_timezone(updates.user_id(update), button.zone)
+    if person is None:  # a forged zone
+        await query.answer(replies.STALE_BUTTON)
+        return
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.settings_text(button.zone))
-    if person is not None:  # always: every offered zone is a known one
-        reminders.schedule(context.application, person)
+    reminders.schedule(context.application, person)
 
 
 async def remind(update: Update, context: Context) -> None:

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 WEEKLY_AT = dt.time(19, 0)  # local time of the weekly summary
 
 # "8:30", "08:30", "8am", "8 am", "8.30pm", "20h", "20:00h", "8"
-_CLOCK = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|a\.m\.|pm|p\.m\.|h)?")
+# ASCII digits only: \d also takes other scripts' digits ("٩"), which no one means here.
+_CLOCK = re.compile(r"([0-9]{1,2})(?:[:.h]([0-9]{2}))?\s*(am|a\.m\.|pm|p\.m\.|h)?")
 
 
 def parse_time(text: str) -> dt.time | None:

@@ -29,6 +29,7 @@ from bot.buttons import (
     RateButton,
     StyleButton,
 )
+from bot.download import DownloadFailed
 from bot.history import HistorySummary, format_summary, span_text
 from bot.service import Genres, SelfieResult
 from bot.settings import Settings
@@ -168,8 +169,9 @@ def video_error_text(err: BaseException) -> str:
 def privacy_text(settings: Settings) -> str:
     return (
         "<b>Your data</b>\n"
-        "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped) "
-        "and their Telegram file ids.\n"
+        "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped). "
+        "Their Telegram file ids are held only until your message is answered, so a restart "
+        "can't lose it.\n"
         "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
         "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
         "of the songs suggested; your 👍/👎 on songs (with the song's artist and genre family). "
@@ -590,3 +592,22 @@ def delete_keyboard() -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+# -- issue 15: delivery faults and group chats ------------------------------------------------
+
+PHOTO_NOT_FETCHED = (
+    "I couldn't fetch your photo from Telegram just now. Please send it again in a moment."
+)
+_ERRORS[DownloadFailed] = PHOTO_NOT_FETCHED
+
+GROUP_NOTE = (
+    "🔒 I keep moods private, so I only read selfies and show your diary in a private chat "
+    "with you. Tap below to open one."
+)
+
+
+def private_chat_keyboard(bot_username: str) -> InlineKeyboardMarkup:
+    """One button that opens the person's private chat with the bot."""
+    url = f"https://t.me/{bot_username}?start=private"
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Open a private chat", url=url)]])

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import json
 import logging
 import time
 import zlib
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
+from bot import zones
 from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, streak, week_summary
 from bot.learned import personalise
@@ -37,6 +40,11 @@ log = logging.getLogger(__name__)
 SONGS_PER_REPLY = 5
 NOVELTY_DAYS = 30
 STREAK_DAYS = 90  # a streak is counted this far back at most
+# Threads that wait on the analyzer (which decodes on its own threads, in arrival order) and
+# threads that pick songs: separate from each other and from asyncio's default pool, so a
+# burst of photos never queues a song pick (or a chart, or anything else) behind it.
+ANALYSIS_WAITERS = 4
+SONG_THREADS = 2
 # Below this top-class probability the reading is a guess; we say so and ask instead.
 UNSURE_BELOW = 0.40
 
@@ -101,27 +109,41 @@ class MoodTune:
         # user id -> monotonic time of their last /delete, so a reading that was in flight
         # while they deleted their data is not written back afterwards.
         self._erased_at: dict[int, float] = {}
+        self._analysis = ThreadPoolExecutor(ANALYSIS_WAITERS, thread_name_prefix="analysis")
+        self._songs = ThreadPoolExecutor(SONG_THREADS, thread_name_prefix="songs")
 
     async def close(self) -> None:
         """Close the diary; the service is unusable afterwards."""
         await self._storage.close()
+        self._analysis.shutdown(wait=False, cancel_futures=True)
+        self._songs.shutdown(wait=False, cancel_futures=True)
 
     # -- songs -------------------------------------------------------------------------------
 
     async def read_selfie(
-        self, user_id: int, data: bytes, language: str | None = None
+        self,
+        user_id: int,
+        data: bytes,
+        language: str | None = None,
+        update_id: int | None = None,
     ) -> SelfieResult | None:
         """Analyse a photo, store the reading, pick songs (or ask a mood). None if the user
         erased their data while it was being read. `language` is the person's Telegram
-        language code, here and below: music from its region becomes more likely."""
-        return await self._read(user_id, self._analyzer.analyze, data, language)
+        language code, here and below: music from its region becomes more likely. With the
+        `update_id` it came in, a photo handled again (after a crash) gives the reading and
+        songs stored the first time."""
+        return await self._read(user_id, self._analyzer.analyze, data, language, update_id)
 
     async def read_video(
-        self, user_id: int, data: bytes, language: str | None = None
+        self,
+        user_id: int,
+        data: bytes,
+        language: str | None = None,
+        update_id: int | None = None,
     ) -> SelfieResult | None:
         """As `read_selfie`, for a round video message or a short video: a few frames decoded
         in memory, the faces read and combined. Nothing of the video is kept."""
-        return await self._read(user_id, self._analyzer.analyze_video, data, language)
+        return await self._read(user_id, self._analyzer.analyze_video, data, language, update_id)
 
     async def _read(
         self,
@@ -129,15 +151,22 @@ class MoodTune:
         analyze: Callable[[bytes], FaceReading],
         data: bytes,
         language: str | None,
+        update_id: int | None,
     ) -> SelfieResult | None:
         started = time.monotonic()
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
-        raw = await asyncio.to_thread(analyze, data)
+        raw = await asyncio.get_running_loop().run_in_executor(self._analysis, analyze, data)
         person = await self._person(user_id)
         # Their own corrections adjust the read (bot/learned.py); the raw one is what we store.
         reading, learning = personalise(raw, person)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
+        if update_id is not None and (
+            done := await self._storage.reading_for_update(user_id, update_id)
+        ):
+            catalog = self._recommender.catalog
+            kept = tuple(t for i in done.track_ids if (t := catalog.get(i)) is not None)
+            return SelfieResult(done.id, reading, kept, ask_mood and not kept, unsure)
         tracks, reason = (
             ((), None)
             if ask_mood
@@ -153,6 +182,7 @@ class MoodTune:
             track_ids=[t.id for t in tracks],
             at=self._clock(),
             unsure=unsure,
+            update_id=update_id,
         )
         first = not person.has_readings
         now = self._clock()
@@ -291,16 +321,15 @@ class MoodTune:
         if emotion or mood:
             # Same songs while the person types and within a day, so results don't flicker.
             seed = zlib.crc32(f"{user_id}:{word}:{self._clock().date()}".encode())
-            return tuple(
-                await asyncio.to_thread(
-                    self._recommender.recommend,
-                    emotion=emotion,
-                    mood=mood,
-                    n=10,
-                    prefs=Preferences(language=language),
-                    seed=seed,
-                )
+            pick = functools.partial(
+                self._recommender.recommend,
+                emotion=emotion,
+                mood=mood,
+                n=10,
+                prefs=Preferences(language=language),
+                seed=seed,
             )
+            return tuple(await asyncio.get_running_loop().run_in_executor(self._songs, pick))
         now = self._clock()
         entries = await self._storage.entries_between(user_id, now - timedelta(days=30), now)
         recent: list[Track] = []
@@ -337,7 +366,7 @@ class MoodTune:
     ) -> tuple[tuple[Track, ...], Why]:
         """Songs for this person, and what they aim at."""
         prefs = replace(preferences(person), language=language)
-        tracks = await asyncio.to_thread(
+        pick = functools.partial(
             self._recommender.recommend,
             emotion=emotion,
             mood=mood,
@@ -345,6 +374,7 @@ class MoodTune:
             exclude=person.recent_track_ids | set(exclude),
             prefs=prefs,
         )
+        tracks = await asyncio.get_running_loop().run_in_executor(self._songs, pick)
         return tuple(tracks), why(emotion, mood, prefs.strategy)
 
     # -- the diary and settings --------------------------------------------------------------
@@ -362,9 +392,12 @@ class MoodTune:
         return (await self._storage.get_user_settings(user_id)).timezone
 
     async def set_timezone(self, user_id: int, name: str) -> UserSettings | None:
-        """Their settings with the new IANA time zone; None for a zone we don't know."""
+        """Their settings with the zone `name` resolves to (a city, an offset, an IANA name:
+        bot/zones.py); None for one we don't know (also "Europe", a folder of the database)."""
+        if (key := zones.resolve(name)) is None:
+            return None
         try:
-            return await self._storage.set_timezone(user_id, name)
+            return await self._storage.set_timezone(user_id, key)
         except ValueError:
             return None
 

@@ -65,9 +65,11 @@ class Storage(Database):
         source: Source = Source.FACE,
         at: datetime | None = None,
         unsure: bool = False,
+        update_id: int | None = None,
     ) -> MoodEntry:
         """Store one reading and the songs suggested with it, in one transaction. `unsure`:
-        the bot couldn't tell, so `emotion` is only its guess."""
+        the bot couldn't tell, so `emotion` is only its guess; `update_id`: the Telegram update
+        it came from, one reading per update."""
         user_id = check_user(user_id)
         emo = Emotion.parse(emotion) if emotion is not None else None
         conf = check_confidence(confidence)
@@ -84,7 +86,7 @@ class Storage(Database):
             await _ensure_user(db, user_id, created)
             cur = await db.execute(
                 "INSERT INTO readings (user_id, created_at, emotion, confidence, probabilities,"
-                " mood, source, unsure) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " mood, source, unsure, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user_id,
                     created,
@@ -94,6 +96,7 @@ class Storage(Database):
                     mood_value,
                     source.value,
                     int(bool(unsure)),
+                    update_id,
                 ),
             )
             entry_id = cur.lastrowid
@@ -117,6 +120,11 @@ class Storage(Database):
     async def get_entry(self, user_id: int, entry_id: int) -> MoodEntry | None:
         """One of this user's entries, or None (also when the id is someone else's)."""
         entries = await self._load("r.user_id = ? AND r.id = ?", (user_id, entry_id))
+        return entries[0] if entries else None
+
+    async def reading_for_update(self, user_id: int, update_id: int) -> MoodEntry | None:
+        """The reading this user's Telegram update already made, if any."""
+        entries = await self._load("r.user_id = ? AND r.update_id = ?", (user_id, update_id))
         return entries[0] if entries else None
 
     async def entries_between(

@@ -12,8 +12,11 @@ it is added here. Replies are refused where Telegram refuses them: HTML parse_mo
 escaping), lengths, button data, unknown chats and messages, edits that change nothing, queries
 answered twice.
 
-Hooks run before a method (``fail_next``, ``hold``) and may block or raise ApiError: faults
-(429, 502, dropped connections) plug in there, webhook delivery at ``push_update``.
+Hooks run before a method (``fail_next``, ``hold``) and may block or raise ApiError: the faults
+(``flood``: 429 with retry_after, ``fail``: e.g. 502, ``drop``: the connection closed without an
+answer) plug in there, for Bot API methods and for file downloads ("download"). Group chats,
+channel posts and edits come from ``send_to_group``, ``channel_post`` and ``edit_message``;
+``push_update`` takes any raw JSON (a poison update), as webhook delivery will.
 """
 
 from __future__ import annotations
@@ -47,9 +50,17 @@ _STRING_PARAMS = {"text", "caption", "callback_query_id", "inline_query_id", "fi
 class ApiError(Exception):
     """A Bot API error answer."""
 
-    def __init__(self, error_code: int, description: str) -> None:
+    def __init__(
+        self, error_code: int, description: str, parameters: JSONDict | None = None
+    ) -> None:
         super().__init__(f"{error_code}: {description}")
         self.body = {"ok": False, "error_code": error_code, "description": description}
+        if parameters:
+            self.body["parameters"] = parameters
+
+
+class Dropped(Exception):
+    """Raised by a hook: the connection is closed without an answer (nothing was done)."""
 
 
 def _bad(detail: str) -> ApiError:
@@ -74,6 +85,7 @@ class Call:
     params: JSONDict
     result: Any = None
     error: JSONDict | None = None
+    at: float = field(default_factory=time.monotonic, compare=False)  # when it was answered
 
     @property
     def ok(self) -> bool:
@@ -94,6 +106,17 @@ class _Chat:
     @property
     def info(self) -> JSONDict:
         return {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]}
+
+
+@dataclass
+class _GroupChat(_Chat):
+    """A group (or channel) the bot is in; ``user`` holds its id and title."""
+
+    kind: str = "group"
+
+    @property
+    def info(self) -> JSONDict:
+        return {"id": self.user["id"], "type": self.kind, "title": self.user["first_name"]}
 
 
 def decode_request(content_type: str, body: bytes) -> JSONDict:
@@ -214,6 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         status, payload = self.server.stub._serve(path, self.headers.get("Content-Type", ""), body)
+        if status == 0:  # a dropped connection: close without a word
+            self.close_connection = True
+            return
         with contextlib.suppress(ConnectionError):  # the client gave up (a cancelled long poll)
             self.send_response(status)
             self.send_header("Content-Length", str(len(payload)))
@@ -250,6 +276,7 @@ class TelegramStub:
         self._updates: list[JSONDict] = []
         self._chats: dict[int, _Chat] = {}
         self._files: dict[str, bytes] = {}
+        self._sizes_hidden: set[str] = set()
         self._open_queries: set[str] = set()
         self._commands: list[JSONDict] = []
         self._in_flight = 0
@@ -327,9 +354,52 @@ class TelegramStub:
         return gate
 
     def add_hook(self, method: str, hook: Hook) -> None:
-        """Run ``hook(params)`` before each call of ``method``; it may block, or raise ApiError."""
+        """Run ``hook(params)`` before each call of ``method``; it may block, or raise ApiError
+        or Dropped. ``method`` "download" runs before each file download."""
         with self._lock:
             self._hooks.setdefault(method, []).append(hook)
+
+    # -- faults, each for the next ``times`` calls of ``method`` (then it clears)
+
+    def fail(
+        self, method: str, error_code: int, description: str, times: int = 1, **parameters: Any
+    ) -> None:
+        """Answer with this error, e.g. ``fail("sendMessage", 502, "Bad Gateway", times=3)``."""
+        left = itertools.count(times, -1)
+
+        def hook(params: JSONDict) -> None:
+            if next(left) > 0:
+                raise ApiError(error_code, description, parameters or None)
+
+        self.add_hook(method, hook)
+
+    def flood(self, method: str, retry_after: int, times: int = 1) -> None:
+        """429 Too Many Requests with ``retry_after`` seconds, as Telegram's flood control."""
+        self.fail(
+            method, 429, f"Too Many Requests: retry after {retry_after}", times,
+            retry_after=retry_after,
+        )  # fmt: skip
+
+    def drop(self, method: str, times: int = 1) -> None:
+        """Close the connection without answering (before doing anything)."""
+        left = itertools.count(times, -1)
+
+        def hook(params: JSONDict) -> None:
+            if next(left) > 0:
+                raise Dropped
+
+        self.add_hook(method, hook)
+
+    def hide_file_size(self, file_id: str) -> None:
+        """getFile leaves out this file's size (Telegram may), so only the body tells."""
+        with self._lock:
+            self._sizes_hidden.add(file_id)
+
+    def allowed_updates(self) -> list[str] | None:
+        """The ``allowed_updates`` of the latest getUpdates that sent one."""
+        asked = [c.params["allowed_updates"] for c in self.calls("getUpdates", since=0)
+                 if "allowed_updates" in c.params]  # fmt: skip
+        return asked[-1] if asked else None
 
     # -- what the bot did
 
@@ -507,6 +577,61 @@ class TelegramStub:
             inline = {"id": self._open_query(), "from": self.add_user(user_id), "query": query}
             return self.push_update({"inline_query": {**inline, "offset": ""}})
 
+    def send_to_group(
+        self,
+        user_id: int | None,
+        group_id: int,
+        *,
+        sender_chat: JSONDict | None = None,
+        kind: str = "supergroup",
+        **content: Any,
+    ) -> JSONDict:
+        """A message in a group the bot is in: from ``user_id``, or (None) from no person, sent
+        on behalf of ``sender_chat``. ``content`` as a message's fields (text, photo...)."""
+        with self._lock:
+            title = {"id": group_id, "is_bot": False, "first_name": f"Group{group_id}"}
+            chat = self._chats.setdefault(group_id, _GroupChat(title, kind=kind))
+            message = {"message_id": next(chat.ids), "chat": chat.info, "date": int(time.time())}
+            if user_id is not None:
+                message["from"] = self.add_user(user_id)
+            if sender_chat is not None:
+                message["sender_chat"] = sender_chat
+            if (text := content.get("text")) and text.startswith("/"):
+                size = _u16(text.split()[0])
+                content["entities"] = [{"type": "bot_command", "offset": 0, "length": size}]
+            chat.messages[message["message_id"]] = message | content
+            return self.push_update({"message": chat.messages[message["message_id"]]})
+
+    def group_photo(self, user_id: int | None, group_id: int, data: bytes, **more: Any) -> JSONDict:
+        return self.send_to_group(user_id, group_id, photo=self._photo_sizes(data), **more)
+
+    def channel_post(self, channel_id: int, **content: Any) -> JSONDict:
+        """A post in a channel the bot administers: no sender, chat type "channel"."""
+        with self._lock:
+            title = {"id": channel_id, "is_bot": False, "first_name": f"Channel{channel_id}"}
+            chat = self._chats.setdefault(channel_id, _GroupChat(title, kind="channel"))
+            post = {"message_id": next(chat.ids), "chat": chat.info, "date": int(time.time())}
+            post |= {"sender_chat": chat.info, **content}
+            chat.messages[post["message_id"]] = post
+            return self.push_update({"channel_post": post})
+
+    def edit_message(self, user_id: int, message: JSONDict, **changes: Any) -> JSONDict:
+        """The user edits one of their messages (a caption, or the photo itself)."""
+        with self._lock:
+            chat = self._chats[user_id]
+            edited = chat.messages[message["message_id"]] | changes
+            chat.messages[message["message_id"]] = edited | {"edit_date": int(time.time())}
+            return self.push_update({"edited_message": chat.messages[message["message_id"]]})
+
+    def send_message(self, user_id: int, **content: Any) -> JSONDict:
+        """A message from the user with these fields (e.g. ``photo=user_photo_sizes(...)``
+        made once, so a benchmark sends the same photo without re-encoding it each time)."""
+        return self._user_message(user_id, **content)
+
+    def user_photo_sizes(self, data: bytes) -> list[JSONDict]:
+        """PhotoSizes for ``data``, for an edit or a hand-made update."""
+        return self._photo_sizes(data)
+
     def _user_message(self, user_id: int, **content: Any) -> JSONDict:
         with self._lock:
             user, chat = self.add_user(user_id), self._chats[user_id]
@@ -553,7 +678,18 @@ class TelegramStub:
         """Answer one HTTP request: (status, JSON body), or file bytes for a download."""
         if path.startswith(files := f"/file/bot{self.token}/"):
             with self._lock:
-                data = self._files.get(path.removeprefix(files))
+                data = self._files.get(file_id := path.removeprefix(files))
+                hooks = list(self._hooks.get("download", []))
+            try:
+                for hook in hooks:
+                    hook({"file_id": file_id})
+            except ApiError as exc:
+                self._record("download", {"file_id": file_id}, error=exc.body)
+                return _answer(exc)
+            except Dropped:
+                self._record("download", {"file_id": file_id}, error={"dropped": True})
+                return 0, b""
+            self._record("download", {"file_id": file_id}, result=data is not None)
             return (200, data) if data is not None else _answer(ApiError(404, "Not Found"))
         method, params = path.removeprefix(f"/bot{self.token}/"), {}
         with self._lock:
@@ -572,6 +708,9 @@ class TelegramStub:
         except ApiError as exc:
             self._record(method, params, error=exc.body)
             return _answer(exc)
+        except Dropped:
+            self._record(method, params, error={"dropped": True})
+            return 0, b""
         except Exception as exc:  # a stub bug: answer 500; check_errors (and wait_for) fail
             with self._lock:
                 self._errors.append(exc)
@@ -661,12 +800,8 @@ class TelegramStub:
     def _get_file(self, p: JSONDict) -> JSONDict:
         if (data := self._files.get(file_id := p.get("file_id"))) is None:
             raise _bad("invalid file_id")
-        return {
-            "file_id": file_id,
-            "file_unique_id": f"{file_id}-u",
-            "file_size": len(data),
-            "file_path": file_id,
-        }
+        size = {} if file_id in self._sizes_hidden else {"file_size": len(data)}
+        return {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_path": file_id} | size
 
 
 def _markup(p: JSONDict) -> JSONDict:

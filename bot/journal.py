@@ -1,0 +1,122 @@
+"""The update journal: every update Telegram hands us, kept until it has been handled.
+
+Telegram forgets an update once the next getUpdates confirms it (a higher offset), so the
+poller writes each fetched update here first and confirms only then; a crash after that loses
+nothing, as a restart handles what is still pending. A row's JSON (which carries file ids) is
+blanked as soon as the update is handled; the bare update_id stays a while so a redelivered
+update is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.database import Database, to_db_time
+
+# How long a handled update's id is kept: Telegram redelivers only what was not yet confirmed,
+# which is seconds; a day leaves a wide margin and keeps the table small.
+KEEP_DONE = timedelta(days=1)
+# Blanked JSON still sits in the write-ahead log until a checkpoint copies it over; one
+# checkpoint a second after a handled update wipes it from the disk. Not sooner: a checkpoint
+# holds the journal while it syncs, and every reply's "done" mark waits behind it, which widens
+# the moment where a kill -9 means a reply sent but not marked (sent again after a restart).
+CHECKPOINT_AFTER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An update not yet handled: its id, its JSON, and how often handling was started."""
+
+    update_id: int
+    raw: dict[str, Any]
+    attempts: int
+
+
+class Journal(Database):
+    """The `updates` table; open with `await Journal.open(path)` (same file as the diary)."""
+
+    _wipe: asyncio.Task[None] | None = None
+
+    async def add(self, updates: Iterable[dict[str, Any]]) -> list[int]:
+        """Keep these raw updates (one transaction); returns the ids that were new."""
+        now = to_db_time(datetime.now(UTC))
+        new: list[int] = []
+        async with self._write() as db:
+            for raw in updates:
+                cur = await db.execute(
+                    "INSERT OR IGNORE INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)",
+                    (raw["update_id"], now, json.dumps(raw, ensure_ascii=False)),
+                )
+                if cur.rowcount > 0:
+                    new.append(raw["update_id"])
+                await cur.close()
+        return new
+
+    async def pending(self) -> list[Pending]:
+        """Updates not yet handled, oldest first."""
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT update_id, raw, attempts FROM updates WHERE done_at IS NULL"
+                " ORDER BY update_id"
+            )
+        return [Pending(r["update_id"], json.loads(r["raw"]), r["attempts"]) for r in rows]
+
+    async def started(self, update_id: int) -> int:
+        """Count one more attempt at handling this update; returns the count."""
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?", (update_id,)
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT attempts FROM updates WHERE update_id = ?", (update_id,)
+                )
+            )
+        return int(rows[0]["attempts"]) if rows else 0
+
+    async def done(self, update_id: int) -> None:
+        """Handled (or given up on): blank its JSON, keep the id for dedupe."""
+        now = to_db_time(datetime.now(UTC))
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE updates SET raw = NULL, done_at = ? WHERE update_id = ?", (now, update_id)
+            )
+        if self._wipe is None or self._wipe.done():
+            self._wipe = asyncio.create_task(self._wipe_soon())
+
+    async def _wipe_soon(self) -> None:
+        await asyncio.sleep(CHECKPOINT_AFTER)
+        await self._checkpoint()
+
+    async def close(self) -> None:
+        if self._wipe is not None:
+            self._wipe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._wipe
+        with contextlib.suppress(Exception):  # best effort, as in Database._checkpoint
+            await self._checkpoint()
+        await super().close()
+
+    async def forget_done(self, before: datetime | None = None) -> int:
+        """Drop handled ids older than KEEP_DONE (or `before`); returns how many went."""
+        cutoff = to_db_time(before or datetime.now(UTC) - KEEP_DONE)
+        async with self._write() as db:
+            cur = await db.execute(
+                "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,)
+            )
+            removed = max(cur.rowcount, 0)
+            await cur.close()
+        return removed
+
+    async def next_offset(self) -> int:
+        """One past the highest update id ever kept (0 when empty): where polling resumes."""
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall("SELECT max(update_id) AS top FROM updates"))
+        top = rows[0]["top"]
+        return 0 if top is None else int(top) + 1

@@ -1,0 +1,85 @@
+"""Restart mid-burst, as issue 15 measured it: N people send a selfie at once, the bot is killed
+(kill -9, or SIGTERM with --term) at a random moment, restarted on the same database; repeated.
+
+    python -m tests.crash [--rounds 5] [--people 60] [--term]
+
+Prints per round how many selfies were unanswered before the kill, and after the restart how
+many are still unanswered, answered twice, and readings lost or doubled. A script, not a test
+(tests/test_restart.py is the test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import sqlite3
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from tests import media
+from tests.botproc import BotProcess
+from tests.loopback import serving
+from tests.telegram_stub import TelegramStub
+
+
+def answered(stub: TelegramStub, people: range) -> Counter[int]:
+    calls = stub.calls("sendMessage", since=0)
+    return Counter(c.params["chat_id"] for c in calls if c.ok and c.params["chat_id"] in people)
+
+
+async def one_round(people: range, term: bool, seed: int) -> tuple[int, int, int, int]:
+    with tempfile.TemporaryDirectory() as tmp, serving(TelegramStub()) as stub:
+        bot = BotProcess(stub, Path(tmp) / "crash.sqlite3")
+        try:
+            await bot.start()
+            photo = stub.user_photo_sizes(media.selfie_1000x750())
+            for person in people:
+                stub.send_message(person, photo=photo)
+            await asyncio.sleep(random.Random(seed).uniform(0.2, 1.5))  # a random moment
+            await asyncio.to_thread(bot.terminate if term else bot.kill)
+            before = len(people) - len(answered(stub, people))
+            await bot.start()
+            async with asyncio.timeout(120):
+                while set(answered(stub, people)) != set(people):
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)  # room for a late duplicate
+            counts = answered(stub, people)
+            with contextlib.closing(sqlite3.connect(bot.db)) as con:
+                kept = Counter(u for (u,) in con.execute("SELECT user_id FROM readings"))
+        finally:
+            bot.stop()
+    twice = sum(1 for p in people if counts[p] > 1)
+    bad_readings = sum(1 for p in people if kept[p] != 1)
+    return before, len(people) - len(counts), twice, bad_readings
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--people", type=int, default=60)
+    p.add_argument("--term", action="store_true", help="SIGTERM instead of kill -9")
+    args = p.parse_args(argv)
+    people = range(20_000, 20_000 + args.people)
+    how = "SIGTERM" if args.term else "kill -9"
+    totals = Counter[str]()
+    for n in range(args.rounds):
+        before, never, twice, bad = asyncio.run(one_round(people, args.term, seed=n))
+        totals.update(before=before, never=never, twice=twice, bad=bad)
+        print(
+            f"round {n + 1} ({how}): {before} unanswered at the kill; after restart "
+            f"{never} unanswered, {twice} answered twice, {bad} readings lost or doubled",
+            flush=True,
+        )
+    print(
+        f"total over {args.rounds} rounds: {totals['before']} unanswered at the kill; "
+        f"{totals['never']} never answered, {totals['twice']} answered twice, "
+        f"{totals['bad']} readings lost or doubled"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
