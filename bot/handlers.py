@@ -16,7 +16,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import reminders, replies
+from bot import i18n, keyboards, reminders, replies, zones
 from bot.buttons import (
     CorrectionButton,
     DeleteButton,
@@ -24,6 +24,7 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
+    LanguageButton,
     LearnFaceButton,
     MoodButton,
     MoreButton,
@@ -43,11 +44,12 @@ from models.video import VideoTooLong
 log = logging.getLogger(__name__)
 
 
-def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
-    """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
+def canned(text: Callable[[], str]) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    """A handler that answers with a fixed text (/start, /help, stickers, voice notes...),
+    written when it is sent: in the person's language."""
 
     async def handler(update: Update, context: Context) -> None:
-        await update.effective_message.reply_text(text)
+        await update.effective_message.reply_text(text())
 
     return handler
 
@@ -90,7 +92,7 @@ async def video(update: Update, context: Context) -> None:
 
 
 async def mood_command(update: Update, context: Context) -> None:
-    markup = replies.mood_keyboard(None)
+    markup = keyboards.mood_keyboard(None)
     await update.effective_message.reply_text(replies.MOOD_QUESTION, reply_markup=markup)
 
 
@@ -109,7 +111,7 @@ async def mood_button(update: Update, context: Context) -> None:
     await query.edit_message_reply_markup(reply_markup=None)
     await query.message.reply_text(
         replies.mood_text(result.mood, result.tracks, result.why),
-        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
+        reply_markup=keyboards.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
 
 
@@ -121,7 +123,7 @@ async def fix_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    markup = replies.correction_keyboard(button.entry_id)
+    markup = keyboards.correction_keyboard(button.entry_id)
     await query.message.reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
 
 
@@ -161,7 +163,7 @@ async def rate_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer(replies.RATED[button.value])
-    markup = replies.rated_keyboard(getattr(query.message, "reply_markup", None), button)
+    markup = keyboards.rated_keyboard(getattr(query.message, "reply_markup", None), button)
     if markup is not None:
         await query.edit_message_reply_markup(markup)
 
@@ -176,7 +178,7 @@ async def more_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    markup = replies.songs_keyboard(songs.entry_id, songs.tracks)
+    markup = keyboards.songs_keyboard(songs.entry_id, songs.tracks)
     await query.message.reply_text(replies.more_text(songs.tracks, songs.why), reply_markup=markup)
 
 
@@ -196,14 +198,32 @@ async def note_button(update: Update, context: Context) -> None:
 
 
 async def text(update: Update, context: Context) -> None:
-    """Plain text: the note they were asked for, else a hint to send a selfie."""
+    """Plain text: the note they were asked for (it takes precedence), else a mood told in
+    words."""
     message = update.effective_message
     entry_id = context.user_data.pop(NOTE_FOR, None) if message.chat.type == "private" else None
     if entry_id is None:
-        await message.reply_text(replies.SEND_SELFIE)
+        await told_mood(update, context)
         return
     note = await context.moodtune.add_note(update.effective_user.id, entry_id, message.text)
     await message.reply_text(replies.note_saved_text(note) if note else replies.STALE_BUTTON)
+
+
+async def told_mood(update: Update, context: Context) -> None:
+    """ "I'm so tired", "오늘 너무 슬퍼": songs for it, kept as a reading from words; the mood
+    buttons when the words name no clear mood. Only in their private chat: a diary entry is
+    personal, and a group hears the hint."""
+    message, user = update.effective_message, update.effective_user
+    if message.chat.type != "private":
+        await message.reply_text(replies.SEND_SELFIE)
+        return
+    result = await context.moodtune.tell_mood(user.id, message.text, user.language_code)
+    if result is None:
+        await message.reply_text(replies.SEND_SELFIE, reply_markup=keyboards.mood_keyboard(None))
+        return
+    text = replies.typed_mood_text(result.emotion, result.mood, result.tracks, result.why)
+    markup = keyboards.songs_keyboard(result.entry_id, result.tracks, note=True)
+    await message.reply_text(text, reply_markup=markup)
 
 
 async def cancel(update: Update, context: Context) -> None:
@@ -215,7 +235,7 @@ async def cancel(update: Update, context: Context) -> None:
 
 async def genres(update: Update, context: Context) -> None:
     choice = await context.moodtune.genres(update.effective_user.id)
-    markup = replies.genres_keyboard(choice)
+    markup = keyboards.genres_keyboard(choice)
     await update.effective_message.reply_text(replies.GENRES_TEXT, reply_markup=markup)
 
 
@@ -227,11 +247,11 @@ async def genre_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer(replies.SAVED)
-    await query.edit_message_reply_markup(replies.genres_keyboard(choice))
+    await query.edit_message_reply_markup(keyboards.genres_keyboard(choice))
 
 
 async def style(update: Update, context: Context) -> None:
-    markup = replies.style_keyboard()
+    markup = keyboards.style_keyboard()
     await update.effective_message.reply_text(replies.STYLE_TEXT, reply_markup=markup)
 
 
@@ -262,22 +282,25 @@ async def send_history(
     if summary.total_readings:
         png = await asyncio.to_thread(render_history, summary)
         await message.reply_photo(png, caption=replies.history_caption(summary))
-    markup = replies.history_keyboard(days, page)
+    markup = keyboards.history_keyboard(days, page)
     await message.reply_text(format_summary(summary), reply_markup=markup)
 
 
 async def settings(update: Update, context: Context) -> None:
-    """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
+    """/settings shows the time zone; `/settings Seoul` (a city, country, offset or IANA
+    name, bot/zones.py) sets it."""
     user_id, message = update.effective_user.id, update.effective_message
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
-    elif person := await context.moodtune.set_timezone(user_id, context.args[0]):
+    elif (key := zones.resolve(" ".join(context.args))) and (
+        person := await context.moodtune.set_timezone(user_id, key)
+    ):
         reminders.schedule(context.application, person)  # reminders follow the new zone
         zone = person.timezone
     else:
         await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
-    markup = replies.settings_keyboard(await context.moodtune.learns_face(user_id))
+    markup = keyboards.settings_keyboard(await context.moodtune.learns_face(user_id))
     await message.reply_text(replies.settings_text(zone), reply_markup=markup)
 
 
@@ -287,7 +310,7 @@ async def learn_face_button(update: Update, context: Context) -> None:
     button = LearnFaceButton.parse(query.data)
     person = await context.moodtune.set_learn_face(update.effective_user.id, button.on)
     await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
-    await query.edit_message_reply_markup(replies.settings_keyboard(person.learn_face))
+    await query.edit_message_reply_markup(keyboards.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:
@@ -316,8 +339,39 @@ async def remind(update: Update, context: Context) -> None:
         case words:
             person, text = None, replies.remind_not_understood(" ".join(words))
     if person is not None:
+        await service.keep_language(user_id, i18n.current())  # for the nudges to come
         reminders.schedule(context.application, person)
     await update.effective_message.reply_text(text)
+
+
+async def speak_their_language(update: Update, context: Context) -> None:
+    """Before any handler: speak the language they chose with /language, else their Telegram
+    app's, for the rest of this update (bot/i18n.py)."""
+    user = update.effective_user
+    chosen = await context.moodtune.language(user.id) if user else None
+    i18n.use(chosen or (user.language_code if user else None))
+
+
+async def language(update: Update, context: Context) -> None:
+    """/language shows the choice as buttons; `/language ko` sets it straight away."""
+    message, user_id = update.effective_message, update.effective_user.id
+    wanted = context.args[0].lower() if context.args else ""
+    if LanguageButton.matches(LanguageButton(wanted).encode()):
+        await context.moodtune.set_language(user_id, wanted)
+        i18n.use(wanted)
+        await message.reply_text(replies.LANGUAGE_SAVED)
+        return
+    markup = keyboards.language_keyboard(i18n.current())
+    await message.reply_text(replies.LANGUAGE_TEXT, reply_markup=markup)
+
+
+async def language_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    button = LanguageButton.parse(query.data)
+    await context.moodtune.set_language(update.effective_user.id, button.language)
+    i18n.use(button.language)  # this answer already in the new language
+    await query.answer()
+    await query.edit_message_text(replies.LANGUAGE_SAVED)
 
 
 async def inline_query(update: Update, context: Context) -> None:
@@ -329,7 +383,7 @@ async def inline_query(update: Update, context: Context) -> None:
 
 
 async def export(update: Update, context: Context) -> None:
-    files = await context.moodtune.export(update.effective_user.id)
+    files = await context.moodtune.export(update.effective_user.id, replies.export_headers())
     message = update.effective_message
     if files is None:
         await message.reply_text(replies.NOTHING_TO_EXPORT)
@@ -342,7 +396,7 @@ async def export(update: Update, context: Context) -> None:
 
 
 async def delete(update: Update, context: Context) -> None:
-    markup = replies.delete_keyboard()
+    markup = keyboards.delete_keyboard()
     await update.effective_message.reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
 
 
