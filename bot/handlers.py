@@ -356,7 +356,7 @@ async def language(update: Update, context: Context) -> None:
     """/language shows the choice as buttons; `/language ko` sets it straight away."""
     message, user_id = update.effective_message, update.effective_user.id
     wanted = context.args[0].lower() if context.args else ""
-    if LanguageButton.matches(LanguageButton(wanted).encode()):
+    if wanted in i18n.LANGUAGES:
         await context.moodtune.set_language(user_id, wanted)
         i18n.use(wanted)
         await message.reply_text(replies.LANGUAGE_SAVED)
