@@ -37,9 +37,9 @@ LOCALES := bot/locale
 messages: setup
 	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location --sort-output \
 		--project MoodTune --copyright-holder "MoodTune" \
-		--output-file $(LOCALES)/messages.pot bot
+		--width 100 --output-file $(LOCALES)/messages.pot bot
 	$(BIN)/pybabel update --input-file $(LOCALES)/messages.pot --output-dir $(LOCALES) \
-		--no-fuzzy-matching --ignore-obsolete
+		--width 100 --no-fuzzy-matching --ignore-obsolete
 
 translations: setup
 	$(BIN)/pybabel compile --directory $(LOCALES) --statistics

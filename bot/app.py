@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buttons, handlers, i18n, replies
+from bot import buttons, handlers, i18n, replies, speech
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp
 from bot.i18n import N_
 from bot.reminders import rebuild as rebuild_reminders
@@ -116,7 +116,7 @@ def run(app: MoodTuneApp, **polling: Any) -> None:
 
 def add_handlers(app: MoodTuneApp) -> None:
     # First, for every update: the language to answer in.
-    app.add_handler(TypeHandler(Update, handlers.speak_their_language), group=-2)
+    app.add_handler(TypeHandler(Update, speech.speak_their_language), group=-2)
     app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
     app.add_handler(CommandHandler("start", handlers.canned(lambda: replies.WELCOME)))
     app.add_handler(CommandHandler("help", handlers.canned(lambda: replies.HELP)))
@@ -124,7 +124,7 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(
         CommandHandler("privacy", handlers.canned(lambda: replies.privacy_text(settings)))
     )
-    app.add_handler(CommandHandler("language", handlers.language))
+    app.add_handler(CommandHandler("language", speech.language))
     app.add_handler(CommandHandler(["history", "week"], handlers.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
@@ -167,7 +167,7 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.DeleteButton.matches, handlers.delete_button),
         (buttons.NoteButton.matches, handlers.note_button),
         (buttons.LearnFaceButton.matches, handlers.learn_face_button),
-        (buttons.LanguageButton.matches, handlers.language_button),
+        (buttons.LanguageButton.matches, speech.language_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))

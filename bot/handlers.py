@@ -24,7 +24,6 @@ from bot.buttons import (
     FixButton,
     GenreButton,
     HistoryButton,
-    LanguageButton,
     LearnFaceButton,
     MoodButton,
     MoreButton,
@@ -342,36 +341,6 @@ async def remind(update: Update, context: Context) -> None:
         await service.keep_language(user_id, i18n.current())  # for the nudges to come
         reminders.schedule(context.application, person)
     await update.effective_message.reply_text(text)
-
-
-async def speak_their_language(update: Update, context: Context) -> None:
-    """Before any handler: speak the language they chose with /language, else their Telegram
-    app's, for the rest of this update (bot/i18n.py)."""
-    user = update.effective_user
-    chosen = await context.moodtune.language(user.id) if user else None
-    i18n.use(chosen or (user.language_code if user else None))
-
-
-async def language(update: Update, context: Context) -> None:
-    """/language shows the choice as buttons; `/language ko` sets it straight away."""
-    message, user_id = update.effective_message, update.effective_user.id
-    wanted = context.args[0].lower() if context.args else ""
-    if wanted in i18n.LANGUAGES:
-        await context.moodtune.set_language(user_id, wanted)
-        i18n.use(wanted)
-        await message.reply_text(replies.LANGUAGE_SAVED)
-        return
-    markup = keyboards.language_keyboard(i18n.current())
-    await message.reply_text(replies.LANGUAGE_TEXT, reply_markup=markup)
-
-
-async def language_button(update: Update, context: Context) -> None:
-    query = update.callback_query
-    button = LanguageButton.parse(query.data)
-    await context.moodtune.set_language(update.effective_user.id, button.language)
-    i18n.use(button.language)  # this answer already in the new language
-    await query.answer()
-    await query.edit_message_text(replies.LANGUAGE_SAVED)
 
 
 async def inline_query(update: Update, context: Context) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot import i18n, replies
+from bot import i18n, notices, replies
 from bot.history import short_date
 from bot.vocabulary import adjective, mood_label
 from models.emotion import Emotion
@@ -118,7 +118,7 @@ def test_words_plurals_and_dates_per_language():
     assert "1 día seguido" in replies.streak_text(1) or "Vuelve mañana" in replies.streak_text(1)
     assert replies.streak_text(2) == "\n\n🔥 2 días seguidos. ¡Nos vemos mañana!"
     assert short_date(date(2026, 3, 9)) == "9 mar"
-    assert replies._days(365) == "un año" and replies._days(14) == "2 semanas"
+    assert notices._days(365) == "un año" and notices._days(14) == "2 semanas"
     i18n.use("en")
     assert replies.streak_text(2) == "\n\n🔥 2 days in a row. See you tomorrow!"
-    assert replies._days(7) == "a week" and short_date(date(2026, 3, 9)) == "9 Mar"
+    assert notices._days(7) == "a week" and short_date(date(2026, 3, 9)) == "9 Mar"
