@@ -171,3 +171,11 @@ def test_the_english_detector_catches_english():
         assert english_in(text, "ko")
     assert english_in("Send me a selfie 📸 and I'll pick songs for your mood.", "es")
     assert not english_in("1. Dynamite — BTS\n🎵 노래 더 보기 /history UTC+9", "ko")
+
+
+async def test_reminders_keep_the_language_they_opted_in_with(bot: Bot):
+    """A nudge has no update to read a language_code from: the one they used is kept."""
+    bot.stub.set_language(ALICE, "es-MX")
+    reply = await bot.say(ALICE, "/remind weekly sun")
+    assert "domingo" in reply["text"]
+    assert bot.rows("SELECT language, weekly_day FROM users") == [("es", 6)]
