@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint format catalog bench
+.PHONY: setup run test lint format catalog bench messages translations
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -29,3 +29,18 @@ format: setup
 
 catalog: setup
 	$(BIN)/python -m recommender.build_catalog
+
+# Translations (bot/locale, gettext catalogs managed with Babel; README "Adding a language").
+# `make messages`: extract the texts from bot/ into messages.pot and merge them into each .po;
+# translate the new or fuzzy entries; `make translations` compiles the .mo files, which are
+# committed, so a fresh checkout needs no step of its own.
+LOCALES := bot/locale
+messages: setup
+	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location --sort-output \
+		--project MoodTune --copyright-holder "MoodTune" \
+		--width 100 --output-file $(LOCALES)/messages.pot bot
+	$(BIN)/pybabel update --input-file $(LOCALES)/messages.pot --output-dir $(LOCALES) \
+		--width 100 --no-fuzzy-matching --ignore-obsolete
+
+translations: setup
+	$(BIN)/pybabel compile --directory $(LOCALES) --statistics

@@ -26,9 +26,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buttons, delivery, gate, handlers, replies
+from bot import buttons, delivery, gate, handlers, i18n, replies, speech
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp, job_queue
 from bot.download import Downloader
+from bot.i18n import N_
 from bot.reminders import rebuild as rebuild_reminders
 from bot.retry import RetryingLimiter
 from bot.service import MoodTune, utc_now
@@ -39,18 +40,20 @@ from recommender.engine import Recommender
 
 log = logging.getLogger(__name__)
 
+# The command menu; its descriptions are translated per language (set_commands).
 COMMANDS = [
-    BotCommand("start", "What MoodTune does"),
-    BotCommand("mood", "Pick a mood and get songs"),
-    BotCommand("history", "Your last 7 days"),
-    BotCommand("style", "Match my mood, or lift it"),
-    BotCommand("genres", "Your favourite genres"),
-    BotCommand("settings", "Your time zone; learning your face"),
-    BotCommand("remind", "Daily nudge or weekly summary"),
-    BotCommand("export", "A copy of your data"),
-    BotCommand("privacy", "What is stored, and what never is"),
-    BotCommand("delete", "Erase everything about you"),
-    BotCommand("help", "All commands"),
+    BotCommand("start", N_("What MoodTune does")),
+    BotCommand("mood", N_("Pick a mood and get songs")),
+    BotCommand("history", N_("Your last 7 days")),
+    BotCommand("style", N_("Match my mood, or lift it")),
+    BotCommand("genres", N_("Your favourite genres")),
+    BotCommand("settings", N_("Your time zone; learning your face")),
+    BotCommand("language", N_("The language I speak with you")),
+    BotCommand("remind", N_("Daily nudge or weekly summary")),
+    BotCommand("export", N_("A copy of your data")),
+    BotCommand("privacy", N_("What is stored, and what never is")),
+    BotCommand("delete", N_("Erase everything about you")),
+    BotCommand("help", N_("All commands")),
 ]
 
 
@@ -60,6 +63,17 @@ COMMANDS = [
 # p50 = p95 = the whole burst). Two analyzer threads, so four lanes keep them busy while
 # other lanes fetch and reply. Texts and buttons don't queue here.
 SELFIE_LANES = 4
+
+
+async def set_commands(bot: Any) -> None:
+    """The command menu in English for everyone, and in each other language for the Telegram
+    apps set to it (setMyCommands' language_code)."""
+    for lang in i18n.LANGUAGES:
+        i18n.use(lang)
+        commands = [BotCommand(c.command, i18n._(c.description)) for c in COMMANDS]
+        await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+    i18n.use("en")
+
 
 # Every message goes out as HTML without link previews, edits and captions included.
 DEFAULTS = Defaults(
@@ -83,7 +97,7 @@ def build_application(
         app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
         app.bot_data.downloader = Downloader(settings.max_image_bytes)
         app.bot_data.selfie_lanes = asyncio.Semaphore(SELFIE_LANES)
-        await app.bot.set_my_commands(COMMANDS)
+        await set_commands(app.bot)
         # Retention: purge old rows at start-up and then daily.
         job_queue(app).run_repeating(
             _purge, interval=timedelta(days=1), first=1.0, name="retention"
@@ -123,13 +137,19 @@ def run(app: MoodTuneApp, **options: Any) -> None:
 
 
 def add_handlers(app: MoodTuneApp) -> None:
+    # First, for every update: the language to answer in (one handler per group runs, so each
+    # of these gets a group of its own).
+    app.add_handler(TypeHandler(Update, speech.speak_their_language), group=-3)
     # Personal data only in private chats; edits and channel posts are not handled.
     app.add_handler(TypeHandler(Update, gate.private_only), group=-2)
     app.add_handler(CallbackQueryHandler(handlers.foreign_button_guard), group=-1)
-    app.add_handler(CommandHandler("start", handlers.canned(replies.WELCOME)))
-    app.add_handler(CommandHandler("help", handlers.canned(replies.HELP)))
-    privacy = replies.privacy_text(app.bot_data.settings)
-    app.add_handler(CommandHandler("privacy", handlers.canned(privacy)))
+    app.add_handler(CommandHandler("start", handlers.canned(lambda: replies.WELCOME)))
+    app.add_handler(CommandHandler("help", handlers.canned(lambda: replies.HELP)))
+    settings = app.bot_data.settings
+    app.add_handler(
+        CommandHandler("privacy", handlers.canned(lambda: replies.privacy_text(settings)))
+    )
+    app.add_handler(CommandHandler("language", speech.language))
     app.add_handler(CommandHandler(["history", "week"], handlers.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
     app.add_handler(CommandHandler("delete", handlers.delete))
@@ -140,19 +160,21 @@ def add_handlers(app: MoodTuneApp) -> None:
     app.add_handler(CommandHandler("remind", handlers.remind))
     app.add_handler(CommandHandler("cancel", handlers.cancel))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.canned(replies.UNKNOWN_COMMAND)))
+    app.add_handler(
+        MessageHandler(filters.COMMAND, handlers.canned(lambda: replies.UNKNOWN_COMMAND))
+    )
     app.add_handler(MessageHandler(SELFIE, handlers.photo))
     app.add_handler(MessageHandler(filters.VIDEO_NOTE | filters.VIDEO, handlers.video))
     app.add_handler(
-        MessageHandler(filters.Document.IMAGE, handlers.canned(replies.UNSUPPORTED_IMAGE))
+        MessageHandler(filters.Document.IMAGE, handlers.canned(lambda: replies.UNSUPPORTED_IMAGE))
     )
-    app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(replies.STICKER)))
+    app.add_handler(MessageHandler(filters.Sticker.ALL, handlers.canned(lambda: replies.STICKER)))
     # Plain text: a note they were asked for (📝 Add a note), else a hint to send a selfie.
     app.add_handler(MessageHandler(filters.TEXT, handlers.text))
     # Voice notes, other documents, locations...: explain what to send instead.
     app.add_handler(
         MessageHandler(
-            filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(replies.NOT_A_PHOTO)
+            filters.ALL & ~filters.StatusUpdate.ALL, handlers.canned(lambda: replies.NOT_A_PHOTO)
         )
     )
     # Each button kind's codec is its pattern; data no kind parses gets the catch-all.
@@ -170,6 +192,7 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.DeleteButton.matches, handlers.delete_button),
         (buttons.NoteButton.matches, handlers.note_button),
         (buttons.LearnFaceButton.matches, handlers.learn_face_button),
+        (buttons.LanguageButton.matches, speech.language_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(handlers.unknown_button))

@@ -323,3 +323,23 @@ class LearnFaceButton(Button):
         if fields is None or fields[0] not in ("on", "off"):
             return None
         return cls(fields[0] == "on")
+
+
+LANGUAGE_CODES = ("en", "ko", "es")  # bot/i18n.LANGUAGES (buttons import nothing from bot)
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageButton(Button):
+    """The language to speak with the person (/language)."""
+
+    language: str
+
+    def encode(self) -> str:
+        return _data("lang", self.language)
+
+    @classmethod
+    def parse(cls, data: object) -> Self | None:
+        fields = _fields(data, "lang", 1)
+        if fields is None or fields[0] not in LANGUAGE_CODES:
+            return None
+        return cls(fields[0])

@@ -25,8 +25,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from bot import fonts
 from bot.history import DaySummary, HistorySummary, short_date, span_text
-from bot.vocabulary import ADJECTIVE, UNSURE, WEEKDAYS
+from bot.i18n import _, weekday_abbr
+from bot.vocabulary import MOOD_ONLY, UNSURE, adjective
 from models.emotion import Emotion
 
 PALETTE: dict[Emotion, str] = {
@@ -75,6 +77,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _figure(width: int, height: int) -> Figure:
+    fonts.install()  # Hangul for Korean labels
     # A bare Figure with its own Agg canvas: no pyplot, so no global figure registry.
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -110,10 +113,10 @@ def chart_figure(summary: HistorySummary) -> Figure:
         heights = [d.counts[emotion] for d in summary.days]
         if any(heights):
             stack(heights, color=PALETTE[emotion], edgecolor="white")
-            legend.append(Patch(facecolor=PALETTE[emotion], label=ADJECTIVE[emotion]))
+            legend.append(Patch(facecolor=PALETTE[emotion], label=adjective(emotion)))
     for label, heights, style in (
-        (UNSURE, [d.unsure for d in summary.days], _UNSURE_STYLE),
-        ("mood only", [d.mood_only for d in summary.days], _MOOD_ONLY_STYLE),
+        (_(UNSURE), [d.unsure for d in summary.days], _UNSURE_STYLE),
+        (_(MOOD_ONLY), [d.mood_only for d in summary.days], _MOOD_ONLY_STYLE),
     ):
         if any(heights):
             stack(heights, **style)
@@ -125,18 +128,21 @@ def chart_figure(summary: HistorySummary) -> Figure:
             ax.annotate(str(total), (xi, total), xytext=(0, 3), textcoords="offset points",
                         ha="center", va="bottom", fontsize=10)  # fmt: skip
     if not top:
-        ax.text(0.5, 0.5, "No readings yet", transform=ax.transAxes, ha="center", fontsize=14)
-    ax.set_xticks(x, [f"{WEEKDAYS[d.date.weekday()]}\n{short_date(d.date)}" for d in summary.days])
+        ax.text(0.5, 0.5, _("No readings yet"), transform=ax.transAxes, ha="center", fontsize=14)
+    ax.set_xticks(
+        x, [f"{weekday_abbr(d.date.weekday())}\n{short_date(d.date)}" for d in summary.days]
+    )
     ax.tick_params(axis="x", labelsize=10, length=0)
     ax.tick_params(axis="y", labelsize=10)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, max(top * 1.15, top + 0.6, 1))  # headroom for the totals
-    ax.set_ylabel("readings", fontsize=11)
+    ax.set_ylabel(_("readings"), fontsize=11)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"Your moods · {span_text(summary)} {summary.end.year}", fontsize=14, loc="left")
+    ax.set_title(_("Your moods · {span}").format(span=span_text(summary, with_year=True)),
+                 fontsize=14, loc="left")  # fmt: skip
     if _draw_feeling_line(ax, x, summary.days):
         legend.append(_line_legend())
     if legend:
@@ -162,7 +168,7 @@ def _draw_feeling_line(ax: Axes, x: list[int], days: tuple[DaySummary, ...]) -> 
     line_ax = ax.twinx()
     line_ax.plot(x, values, color=LINE_COLOUR, linewidth=2.5, marker="o", markersize=6)
     line_ax.set_ylim(-1.25, 1.25)
-    line_ax.set_yticks([-1, 0, 1], ["unpleasant", "so-so", "pleasant"], fontsize=9)
+    line_ax.set_yticks([-1, 0, 1], [_("unpleasant"), _("so-so"), _("pleasant")], fontsize=9)
     line_ax.tick_params(axis="y", length=0)
     for side in ("top", "left"):
         line_ax.spines[side].set_visible(False)
@@ -172,7 +178,7 @@ def _draw_feeling_line(ax: Axes, x: list[int], days: tuple[DaySummary, ...]) -> 
 def _line_legend():
     from matplotlib.lines import Line2D
 
-    return Line2D([], [], color=LINE_COLOUR, linewidth=2.5, marker="o", label="how it felt")
+    return Line2D([], [], color=LINE_COLOUR, linewidth=2.5, marker="o", label=_("how it felt"))
 
 
 # -- the month -------------------------------------------------------------------------------
@@ -238,7 +244,7 @@ def calendar_figure(summary: HistorySummary) -> Figure:
     ax.set_xlim(0, 7)
     ax.set_ylim(grid.rows, -HEADER_ROWS)  # row 0 at the top, the weekday names above it
     ax.set_axis_off()
-    for col, name in enumerate(WEEKDAYS):
+    for col, name in enumerate(weekday_abbr(i) for i in range(7)):
         ax.text(col + 0.5, -HEADER_ROWS / 2, name, ha="center", va="center", fontsize=12,
                 color="#555555", fontweight="bold")  # fmt: skip
     seen: dict[str, Patch] = {}
@@ -260,21 +266,23 @@ def calendar_figure(summary: HistorySummary) -> Figure:
             ax.text(col + 0.5, row + 0.74, label, ha="center", va="center", fontsize=9, color=ink)
             seen.setdefault(label, Patch(facecolor=colour, edgecolor="#BBBBBB", hatch=hatch,
                                          label=label))  # fmt: skip
-    ax.set_title(f"Your month · {span_text(summary)} {summary.end.year}", fontsize=15,
-                 loc="left", pad=14)  # fmt: skip
-    handles = sorted(seen.values(), key=lambda p: _LEGEND_ORDER.get(str(p.get_label()), 99))
+    ax.set_title(_("Your month · {span}").format(span=span_text(summary, with_year=True)),
+                 fontsize=15, loc="left", pad=14)  # fmt: skip
+    order = _legend_order()
+    handles = sorted(seen.values(), key=lambda p: order.get(str(p.get_label()), 99))
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)),
                    frameon=False, fontsize=11, bbox_to_anchor=(0.5, 0.01))  # fmt: skip
     return fig
 
 
-_LEGEND_ORDER = {ADJECTIVE[e]: i for i, e in enumerate(Emotion)} | {UNSURE: 7, "mood only": 8}
+def _legend_order() -> dict[str, int]:
+    return {adjective(e): i for i, e in enumerate(Emotion)} | {_(UNSURE): 7, _(MOOD_ONLY): 8}
 
 
 def _cell_label(day: DaySummary) -> str | None:
     if day.dominant is not None:
-        return ADJECTIVE[day.dominant]
+        return adjective(day.dominant)
     if day.unsure:
-        return UNSURE
-    return "mood only" if day.readings else None
+        return _(UNSURE)
+    return _(MOOD_ONLY) if day.readings else None

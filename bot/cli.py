@@ -125,7 +125,8 @@ def reading_json(path: str, reading, tracks) -> dict:
 
 
 def print_reading(path: str, reading, tracks) -> None:
-    from bot.replies import ADJECTIVE, EMOJI, confidence_words
+    from bot.replies import confidence_words
+    from bot.vocabulary import ADJECTIVE, EMOJI
 
     e = reading.emotion
     print(f"{path}: {EMOJI[e]} {ADJECTIVE[e]} ({confidence_words(reading.confidence)}, "

@@ -133,6 +133,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE readings ADD COLUMN update_id INTEGER",
         "CREATE UNIQUE INDEX readings_update ON readings(update_id) WHERE update_id IS NOT NULL",
     ),
+    # 7 (issue 18, languages): the language chosen with /language (NULL: their Telegram app's),
+    # and 'words' as a reading's source: a mood told in chat. SQLite can't ALTER a CHECK, and
+    # rebuilding readings would cascade-delete its recommendations, so the CHECK is widened in
+    # the schema text, the documented way for a change every stored row already satisfies
+    # (sqlite.org/lang_altertable.html, "other kinds of table schema changes").
+    (
+        "ALTER TABLE users ADD COLUMN language TEXT"
+        " CHECK (language IS NULL OR language IN ('en', 'ko', 'es'))",
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_schema SET sql = replace(sql, '''manual'')', '''manual'', ''words'')')"
+        " WHERE type = 'table' AND name = 'readings'",
+        "PRAGMA writable_schema = RESET",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

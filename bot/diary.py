@@ -17,6 +17,7 @@ class Source(enum.StrEnum):
     FACE = "face"  # a selfie the model read
     MOOD = "mood"  # a mood picked with /mood, no selfie
     MANUAL = "manual"  # songs asked for on the command line (`moodtune recommend --user`)
+    WORDS = "words"  # a mood told in chat ("I'm so tired"), no selfie
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class UserSettings:
     remind_at: time | None = None  # daily nudge, local time
     weekly_day: int | None = None  # weekly summary, 0 = Monday
     learn_face: bool = True  # adapt how their selfies are read to their own corrections
+    language: str | None = None  # chosen with /language; None: their Telegram app's
 
     @property
     def tzinfo(self) -> ZoneInfo:

@@ -20,7 +20,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import replies
+from bot import keyboards, replies
 from bot.context import Context
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ async def private_only(update: Update, context: Context) -> None:
         try:
             await message.reply_text(
                 replies.GROUP_NOTE,
-                reply_markup=replies.private_chat_keyboard(context.bot.username),
+                reply_markup=keyboards.private_chat_keyboard(context.bot.username),
             )
         except TelegramError as err:  # e.g. no right to post there
             log.info("group note not sent: %s", err)

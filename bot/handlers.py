@@ -17,7 +17,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import reminders, replies, updates
+from bot import i18n, keyboards, reminders, replies, updates
 from bot.buttons import (
     CorrectionButton,
     DeleteButton,
@@ -45,11 +45,12 @@ from models.video import VideoTooLong
 log = logging.getLogger(__name__)
 
 
-def canned(text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
-    """A handler that answers with a fixed text (/start, /help, stickers, voice notes...)."""
+def canned(text: Callable[[], str]) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+    """A handler that answers with a fixed text (/start, /help, stickers, voice notes...),
+    written when it is sent: in the person's language."""
 
     async def handler(update: Update, context: Context) -> None:
-        await updates.message(update).reply_text(text)
+        await updates.message(update).reply_text(text())
 
     return handler
 
@@ -110,7 +111,7 @@ async def _video(update: Update, context: Context) -> None:
 
 
 async def mood_command(update: Update, context: Context) -> None:
-    markup = replies.mood_keyboard(None)
+    markup = keyboards.mood_keyboard(None)
     await updates.message(update).reply_text(replies.MOOD_QUESTION, reply_markup=markup)
 
 
@@ -127,7 +128,7 @@ async def mood_button(update: Update, context: Context) -> None:
     await query.edit_message_reply_markup(reply_markup=None)
     await updates.pressed_on(query).reply_text(
         replies.mood_text(result.mood, result.tracks, result.why),
-        reply_markup=replies.songs_keyboard(result.entry_id, result.tracks, note=True),
+        reply_markup=keyboards.songs_keyboard(result.entry_id, result.tracks, note=True),
     )
 
 
@@ -138,7 +139,7 @@ async def fix_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    markup = replies.correction_keyboard(button.entry_id)
+    markup = keyboards.correction_keyboard(button.entry_id)
     await updates.pressed_on(query).reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
 
 
@@ -174,7 +175,7 @@ async def rate_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer(replies.RATED[button.value])
-    markup = replies.rated_keyboard(getattr(query.message, "reply_markup", None), button)
+    markup = keyboards.rated_keyboard(getattr(query.message, "reply_markup", None), button)
     if markup is not None:
         await query.edit_message_reply_markup(markup)
 
@@ -189,7 +190,7 @@ async def more_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    markup = replies.songs_keyboard(songs.entry_id, songs.tracks)
+    markup = keyboards.songs_keyboard(songs.entry_id, songs.tracks)
     await updates.pressed_on(query).reply_text(
         replies.more_text(songs.tracks, songs.why), reply_markup=markup
     )
@@ -215,10 +216,29 @@ async def text(update: Update, context: Context) -> None:
     private = message.chat.type == "private"
     entry_id = updates.user_data(context).pop(NOTE_FOR, None) if private else None
     if entry_id is None:
-        await message.reply_text(replies.SEND_SELFIE)
+        await told_mood(update, context)
         return
     note = await context.moodtune.add_note(updates.user_id(update), entry_id, message.text or "")
     await message.reply_text(replies.note_saved_text(note) if note else replies.STALE_BUTTON)
+
+
+async def told_mood(update: Update, context: Context) -> None:
+    """ "I'm so tired", "오늘 너무 슬퍼": songs for it, kept as a reading from words; the mood
+    buttons when the words name no clear mood. Only in their private chat: a diary entry is
+    personal, and a group hears the hint."""
+    message = updates.message(update)
+    if message.chat.type != "private":
+        await message.reply_text(replies.SEND_SELFIE)
+        return
+    result = await context.moodtune.tell_mood(
+        updates.user_id(update), message.text or "", updates.language(update)
+    )
+    if result is None:
+        await message.reply_text(replies.SEND_SELFIE, reply_markup=keyboards.mood_keyboard(None))
+        return
+    text = replies.typed_mood_text(result.emotion, result.mood, result.tracks, result.why)
+    markup = keyboards.songs_keyboard(result.entry_id, result.tracks, note=True)
+    await message.reply_text(text, reply_markup=markup)
 
 
 async def cancel(update: Update, context: Context) -> None:
@@ -230,7 +250,7 @@ async def cancel(update: Update, context: Context) -> None:
 
 async def genres(update: Update, context: Context) -> None:
     choice = await context.moodtune.genres(updates.user_id(update))
-    markup = replies.genres_keyboard(choice)
+    markup = keyboards.genres_keyboard(choice)
     await updates.message(update).reply_text(replies.GENRES_TEXT, reply_markup=markup)
 
 
@@ -241,11 +261,11 @@ async def genre_button(update: Update, context: Context) -> None:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer(replies.SAVED)
-    await query.edit_message_reply_markup(replies.genres_keyboard(choice))
+    await query.edit_message_reply_markup(keyboards.genres_keyboard(choice))
 
 
 async def style(update: Update, context: Context) -> None:
-    markup = replies.style_keyboard()
+    markup = keyboards.style_keyboard()
     await updates.message(update).reply_text(replies.STYLE_TEXT, reply_markup=markup)
 
 
@@ -275,12 +295,13 @@ async def send_history(
     if summary.total_readings:
         png = await asyncio.to_thread(render_history, summary)
         await message.reply_photo(png, caption=replies.history_caption(summary))
-    markup = replies.history_keyboard(days, page)
+    markup = keyboards.history_keyboard(days, page)
     await message.reply_text(format_summary(summary), reply_markup=markup)
 
 
 async def settings(update: Update, context: Context) -> None:
-    """/settings shows the time zone; `/settings Europe/Berlin` sets it."""
+    """/settings shows the time zone; `/settings Seoul` (a city, country, offset or IANA
+    name, bot/zones.py) sets it."""
     user_id, message = updates.user_id(update), updates.message(update)
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
@@ -290,7 +311,7 @@ async def settings(update: Update, context: Context) -> None:
     else:
         await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
-    markup = replies.settings_keyboard(await context.moodtune.learns_face(user_id))
+    markup = keyboards.settings_keyboard(await context.moodtune.learns_face(user_id))
     await message.reply_text(replies.settings_text(zone), reply_markup=markup)
 
 
@@ -299,7 +320,7 @@ async def learn_face_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, LearnFaceButton)
     person = await context.moodtune.set_learn_face(updates.user_id(update), button.on)
     await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
-    await query.edit_message_reply_markup(replies.settings_keyboard(person.learn_face))
+    await query.edit_message_reply_markup(keyboards.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:
@@ -332,6 +353,7 @@ async def remind(update: Update, context: Context) -> None:
         case words:
             person, text = None, replies.remind_not_understood(" ".join(words))
     if person is not None:
+        await service.keep_language(user_id, i18n.current())  # for the nudges to come
         reminders.schedule(context.application, person)
     await updates.message(update).reply_text(text)
 
@@ -346,7 +368,7 @@ async def inline_query(update: Update, context: Context) -> None:
 
 
 async def export(update: Update, context: Context) -> None:
-    files = await context.moodtune.export(updates.user_id(update))
+    files = await context.moodtune.export(updates.user_id(update), replies.export_headers())
     message = updates.message(update)
     if files is None:
         await message.reply_text(replies.NOTHING_TO_EXPORT)
@@ -359,7 +381,7 @@ async def export(update: Update, context: Context) -> None:
 
 
 async def delete(update: Update, context: Context) -> None:
-    markup = replies.delete_keyboard()
+    markup = keyboards.delete_keyboard()
     await updates.message(update).reply_text(replies.DELETE_CONFIRM, reply_markup=markup)
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from bot.diary import MoodEntry
-from bot.vocabulary import MONTHS, UNSURE, UNSURE_EMOJI, VALENCE, WEEKDAYS, emotion_text
+from bot.i18n import _, format_date, ngettext
+from bot.vocabulary import UNSURE, UNSURE_EMOJI, VALENCE, emotion_text, mood_label
 from models.emotion import Emotion
 from recommender.track import Mood
 
@@ -145,48 +146,64 @@ def week_summary(
     )
 
 
-def span_text(summary: HistorySummary) -> str:
-    """'3 Mar – 9 Mar', the year added where the span crosses one: the one date format."""
-    first = short_date(summary.start)
-    if summary.start.year != summary.end.year:
-        first += f" {summary.start.year}"
-    return f"{first} – {short_date(summary.end)}"
+def span_text(summary: HistorySummary, with_year: bool = False) -> str:
+    """'3 Mar – 9 Mar' (in the person's language), the year added where the span crosses one
+    or `with_year` asks: the one date format."""
+    crosses = summary.start.year != summary.end.year
+    first = format_date(summary.start, "yMMMd" if crosses else "MMMd")
+    last = format_date(summary.end, "yMMMd" if crosses or with_year else "MMMd")
+    return f"{first} – {last}"
 
 
 def format_summary(summary: HistorySummary) -> str:
     """Short text for a phone; safe to send with Telegram's HTML parse mode."""
     span = span_text(summary)
+    n_days = len(summary.days)
     if not summary.total_readings:
         lines = [
             f"📅 {span}",
             "",
-            "No readings yet — send me a selfie and I'll start your mood diary. 📸",
+            _("No readings yet — send me a selfie and I'll start your mood diary. 📸"),
         ]
         if summary.previous_total:
-            lines.append(f"(The {len(summary.days)} days before had {summary.previous_total}.)")
+            lines.append(
+                ngettext(
+                    "(The {days} days before had {count} reading.)",
+                    "(The {days} days before had {count} readings.)",
+                    summary.previous_total,
+                ).format(days=n_days, count=summary.previous_total)
+            )
         return "\n".join(lines)
 
-    lines = [f"📅 Your moods, {span}", ""]
+    lines = [_("📅 Your moods, {span}").format(span=span), ""]
     for run in _runs(summary.days):
         if len(run) >= QUIET_RUN and not run[0].readings:
-            span = f"{short_date(run[0].date)} – {short_date(run[-1].date)}"
-            lines.append(f"{span} · {len(run)} quiet days")
+            quiet = ngettext("{count} quiet day", "{count} quiet days", len(run)).format(
+                count=len(run)
+            )
+            lines.append(f"{short_date(run[0].date)} – {short_date(run[-1].date)} · {quiet}")
             continue
         for day in run:
             lines.append(f"{_day_name(day.date)} · {_day_text(day)}")
             lines += [f"    📝 <i>{html.escape(note)}</i>" for note in day.notes]
     lines.append("")
     n = summary.total_readings
-    lines.append(f"{n} reading{_s(n)} on {summary.days_with_readings} of {len(summary.days)} days.")
+    lines.append(
+        ngettext(
+            "{count} reading on {active} of {days} days.",
+            "{count} readings on {active} of {days} days.",
+            n,
+        ).format(count=n, active=summary.days_with_readings, days=n_days)
+    )
     if summary.most_frequent is not None:
-        lines.append(f"Most often: {emotion_text(summary.most_frequent)}")
+        lines.append(_("Most often: {emotion}").format(emotion=emotion_text(summary.most_frequent)))
     if summary.streak >= 2:
-        lines.append(f"🔥 {summary.streak}-day streak — keep it going!")
+        lines.append(_("🔥 {count}-day streak — keep it going!").format(count=summary.streak))
     if summary.changes:
         shown = ", ".join(
             f"{emotion_text(c.emotion)} {c.before} → {c.after}" for c in summary.changes[:3]
         )
-        lines.append(f"vs the {len(summary.days)} days before: {shown}")
+        lines.append(_("vs the {days} days before: {changes}").format(days=n_days, changes=shown))
     return "\n".join(lines)
 
 
@@ -196,8 +213,8 @@ def streak(times: Iterable[datetime], now: datetime, tz: tzinfo) -> int:
 
 
 def short_date(day: date) -> str:
-    """'9 Mar'."""
-    return f"{day.day} {MONTHS[day.month - 1]}"
+    """'9 Mar', '3월 9일', '9 mar'."""
+    return format_date(day, "MMMd")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -234,9 +251,8 @@ def _runs(days: Sequence[DaySummary]) -> list[list[DaySummary]]:
 
 
 def _day_name(day: date) -> str:
-    """'Sun 9', and 'Sat 1 Mar' where a month begins."""
-    month = f" {MONTHS[day.month - 1]}" if day.day == 1 else ""
-    return f"{WEEKDAYS[day.weekday()]} {day.day}{month}"
+    """'Sun 9', and 'Sat 1 Mar' where a month begins (in the person's language)."""
+    return format_date(day, "MMMEd" if day.day == 1 else "EEEd")
 
 
 def _emotion_counts(entries: Iterable[MoodEntry]) -> Counter[Emotion]:
@@ -283,13 +299,9 @@ def _streak(active: set[date], today: date) -> int:
     return streak
 
 
-def _s(n: int) -> str:
-    return "" if n == 1 else "s"
-
-
 def _mood_text(value: str) -> str:
     try:
-        return Mood(value).label
+        return mood_label(Mood(value))
     except ValueError:  # a mood since retired from the menu: show what was stored
         return html.escape(value.replace("_", " "))
 
@@ -305,11 +317,11 @@ def _day_text(day: DaySummary) -> str:
         emotion_text(e) + (f" ×{day.counts[e]}" if day.counts[e] > 1 else "") for e in ranked[:2]
     ]
     if len(ranked) > 2:
-        parts.append(f"+{len(ranked) - 2} more")
+        parts.append(_("+{count} more").format(count=len(ranked) - 2))
     parts += [_mood_text(m) for m in day.moods]
     if day.unsure:
-        parts.append(f"{UNSURE_EMOJI} {UNSURE}" + (f" ×{day.unsure}" if day.unsure > 1 else ""))
+        parts.append(f"{UNSURE_EMOJI} {_(UNSURE)}" + (f" ×{day.unsure}" if day.unsure > 1 else ""))
     text = ", ".join(parts)
     if day.songs:
-        text += f" · {day.songs} song{_s(day.songs)}"
+        text += " · " + ngettext("{count} song", "{count} songs", day.songs).format(count=day.songs)
     return text

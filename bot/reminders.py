@@ -10,7 +10,7 @@ from typing import Any
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, Job
 
-from bot import replies
+from bot import i18n, replies
 from bot.context import Context, MoodTuneApp, job_queue
 from bot.diary import UserSettings
 
@@ -76,12 +76,19 @@ async def rebuild(app: MoodTuneApp) -> int:
 
 
 async def _nudge(context: Context) -> None:
+    await _speak_their_language(context)
     await _send(context, replies.NUDGE)
 
 
 async def _weekly(context: Context) -> None:
+    await _speak_their_language(context)
     summary = await context.moodtune.history(_job(context)[1])
     await _send(context, replies.weekly_summary_text(summary))
+
+
+async def _speak_their_language(context: Context) -> None:
+    # A job has no update to read a language_code from: the one kept when they opted in.
+    i18n.use(await context.moodtune.language(_job(context)[1]))
 
 
 async def _send(context: Context, text: str) -> None:

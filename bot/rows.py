@@ -55,6 +55,7 @@ def settings_from_row(row: aiosqlite.Row) -> UserSettings:
         remind_at=time.fromisoformat(row["remind_at"]) if row["remind_at"] else None,
         weekly_day=row["weekly_day"],
         learn_face=bool(row["learn_face"]),
+        language=row["language"],
     )
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from bot.taste import families_of, preferences
 from models.emotion import Emotion, FaceReading
 from models.pipeline import Analyzer
 from recommender.engine import Recommender
+from recommender.lexicon import understand
 from recommender.moods import Strategy
 from recommender.preferences import Preferences
 from recommender.track import Mood, Track
@@ -73,6 +74,17 @@ class SelfieResult:
 class MoodResult:
     entry_id: int
     mood: Mood
+    tracks: tuple[Track, ...]
+    why: Why | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypedResult:
+    """Songs for a mood told in words, and the entry that keeps it."""
+
+    entry_id: int
+    emotion: Emotion | None
+    mood: Mood | None
     tracks: tuple[Track, ...]
     why: Why | None = None
 
@@ -214,6 +226,25 @@ class MoodTune:
             return None
         return MoodResult(entry_id, mood, tracks, reason)
 
+    async def tell_mood(
+        self, user_id: int, text: str, language: str | None = None
+    ) -> TypedResult | None:
+        """Songs for a mood told in words ("I'm so tired", "오늘 너무 슬퍼"), kept as a reading
+        from words; None when the text names no clear emotion or mood."""
+        typed = understand(text)
+        if not typed:
+            return None
+        person = await self._person(user_id)
+        tracks, reason = await self._pick(
+            person, emotion=typed.emotion, mood=typed.mood, language=language
+        )
+        entry = await self._storage.add_reading(
+            user_id, emotion=typed.emotion, confidence=None, probabilities=None,
+            track_ids=[t.id for t in tracks], mood=typed.mood, source=Source.WORDS,
+            at=self._clock(),
+        )  # fmt: skip
+        return TypedResult(entry.id, typed.emotion, typed.mood, tracks, reason)
+
     async def recommend_and_record(
         self,
         user_id: int,
@@ -318,6 +349,9 @@ class MoodTune:
         if emotion is None and word:
             with contextlib.suppress(ValueError):
                 mood = Mood.parse(word)
+        if emotion is None and mood is None and word:
+            typed = understand(word)  # the same lexicon as moods typed in chat
+            emotion, mood = typed.emotion, typed.mood
         if emotion or mood:
             # Same songs while the person types and within a day, so results don't flicker.
             seed = zlib.crc32(f"{user_id}:{word}:{self._clock().date()}".encode())
@@ -401,6 +435,19 @@ class MoodTune:
         except ValueError:
             return None
 
+    async def language(self, user_id: int) -> str | None:
+        """The language they chose with /language, or None (then their Telegram app's)."""
+        return (await self._storage.get_user_settings(user_id)).language
+
+    async def set_language(self, user_id: int, language: str) -> UserSettings:
+        return await self._storage.set_language(user_id, language)
+
+    async def keep_language(self, user_id: int, language: str) -> None:
+        """Keep the language they are spoken to in, unless they chose one: reminders are sent
+        without an update to read their Telegram app's language from."""
+        if await self.language(user_id) is None:
+            await self._storage.set_language(user_id, language)
+
     async def learns_face(self, user_id: int) -> bool:
         """Whether their corrections adapt how their selfies are read (the /settings switch)."""
         return (await self._storage.get_user_settings(user_id)).learn_face
@@ -442,13 +489,17 @@ class MoodTune:
 
     # -- privacy -----------------------------------------------------------------------------
 
-    async def export(self, user_id: int) -> tuple[bytes, bytes] | None:
+    async def export(
+        self, user_id: int, headers: Sequence[str] | None = None
+    ) -> tuple[bytes, bytes] | None:
         """Everything stored about this person as (CSV, JSON) bytes; None if we hold nothing
-        (never asked, or after /delete): no empty files."""
+        (never asked, or after /delete): no empty files. `headers`: the CSV's column names as
+        the person reads them (EXPORT_COLUMNS' order); the JSON keeps the stored names."""
         data = await self._storage.export_user(user_id)
         if data["user"] is None and not data["readings"] and not data["feedback"]:
             return None
-        return export_csv(data), json.dumps(data, indent=2, ensure_ascii=False).encode()
+        csv_bytes = export_csv(data, headers)
+        return csv_bytes, json.dumps(data, indent=2, ensure_ascii=False).encode()
 
     async def erase(self, user_id: int) -> int:
         """Delete every row about this person; returns how many rows went."""
@@ -465,11 +516,13 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
-def export_csv(data: dict) -> bytes:
+def export_csv(data: dict, headers: Sequence[str] | None = None) -> bytes:
     """One row per reading; lists and dicts as JSON inside their cell."""
+    if headers is not None and len(headers) != len(EXPORT_COLUMNS):
+        raise ValueError(f"{len(EXPORT_COLUMNS)} headers expected, got {len(headers)}")
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(headers or EXPORT_COLUMNS)
     for r in data["readings"]:
         writer.writerow(
             [

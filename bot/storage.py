@@ -41,6 +41,7 @@ _RECENT_TRACKS_SQL = """
 """
 _USER_COLUMNS = (
     "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day, learn_face"
+    ", language"
 )
 # The learned read looks at this many of a person's latest face readings at most.
 OUTCOMES_LIMIT = 500
@@ -378,6 +379,12 @@ class Storage(Database):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r}") from None
         return await self._set_user_column(user_id, "timezone", name)
+
+    async def set_language(self, user_id: int, language: str | None) -> UserSettings:
+        """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
+        if language is not None and language not in ("en", "ko", "es"):
+            raise ValueError(f"unsupported language {language!r}")
+        return await self._set_user_column(user_id, "language", language)
 
     async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
         """Whether their own corrections adapt how their selfies are read."""

@@ -278,7 +278,7 @@ class TelegramStub:
         self._files: dict[str, bytes] = {}
         self._sizes_hidden: set[str] = set()
         self._open_queries: set[str] = set()
-        self._commands: list[JSONDict] = []
+        self._commands: dict[str | None, list[JSONDict]] = {}  # by language_code
         self._in_flight = 0
         self._stopping = False
         self._server: _Server | None = None
@@ -463,10 +463,10 @@ class TelegramStub:
             return
         raise AssertionError(f"unexpected {method}: {found}")
 
-    def commands(self) -> list[JSONDict]:
-        """The command menu set with setMyCommands."""
+    def commands(self, language_code: str | None = None) -> list[JSONDict]:
+        """The command menu set with setMyCommands for this language_code (None: everyone's)."""
         with self._lock:
-            return list(self._commands)
+            return list(self._commands.get(language_code, []))
 
     def file_bytes(self, file_id: str) -> bytes:
         with self._lock:
@@ -739,7 +739,7 @@ class TelegramStub:
         return self._updates
 
     def _set_my_commands(self, p: JSONDict) -> bool:
-        self._commands = p["commands"]
+        self._commands[p.get("language_code")] = p["commands"]
         return True
 
     def _chat(self, p: JSONDict) -> _Chat:

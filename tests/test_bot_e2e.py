@@ -572,13 +572,24 @@ async def test_settings_time_zone(bot: Bot):
     assert "UTC" in menu["text"]
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, menu, "tz:Etc/GMT-2")
-    await bot.stub.wait_for("editMessageText", since=mark)
+    (edited,) = await bot.stub.wait_for("editMessageText", since=mark)
+    assert "UTC+2" in edited.params["text"] and "Etc/GMT" not in edited.params["text"]
     assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [("Etc/GMT-2",)]
     reply = await bot.say(ALICE, "/settings Europe/Berlin")
-    assert "Europe/Berlin" in reply["text"]
+    assert "Berlin · UTC+" in reply["text"]
     bad = await bot.say(ALICE, "/settings Mars/Olympus")
-    assert "don't know that time zone" in bad["text"]
+    assert "don't know that place or time zone" in bad["text"]
     assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [("Europe/Berlin",)]
+    # City names as people write them, in any of our languages, and half-hour offsets.
+    for typed, key, shown in (
+        ("Seoul", "Asia/Seoul", "Seoul · UTC+9"),
+        ("서울", "Asia/Seoul", "Seoul · UTC+9"),
+        ("Ciudad de México", "America/Mexico_City", "Mexico City · UTC-6"),
+        ("UTC+5:30", "Asia/Kolkata", "Kolkata · UTC+5:30"),
+    ):
+        reply = await bot.say(ALICE, f"/settings {typed}")
+        assert shown in reply["text"], typed
+        assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [(key,)]
 
 
 async def test_reminders_are_scheduled_and_rebuilt_after_restart(

@@ -253,7 +253,7 @@ async def test_hostile_settings_and_reminders_get_a_clear_reply(bot: Bot, comman
 
 async def test_settings_accepts_a_city_name(bot: Bot):
     reply = await bot.say(ALICE, "/settings Ciudad de México")
-    assert "America/Mexico_City" in reply["text"]
+    assert "Mexico City · UTC-6" in reply["text"]  # shown as people read it
     assert bot.rows("SELECT timezone FROM users") == [("America/Mexico_City",)]
 
 

@@ -156,8 +156,12 @@ async def test_a_note_can_be_cancelled_and_never_lands_on_someone_else(bot: Bot)
     bot.stub.forge_button_press(BOB, reading, note)
     (answer,) = await bot.stub.wait_for("answerCallbackQuery", since=mark)
     assert "expired" in answer.params["text"]
-    assert "selfie" in (await bot.say(BOB, "my day was fine"))["text"]
+    # Not a note: words about his mood, so songs for it, on an entry of his own.
+    assert "Noted" not in (await bot.say(BOB, "my day was fine"))["text"]
     assert bot.rows("SELECT count(*) FROM readings WHERE note IS NOT NULL") == [(0,)]
+    assert bot.rows("SELECT user_id, source FROM readings WHERE user_id = ?", BOB) == [
+        (BOB, "words")
+    ]
 
 
 async def test_the_streak_shows_after_a_reading(bot: Bot):

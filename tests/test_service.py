@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from bot.diary import Source
 from bot.service import MoodTune, Songs
 from bot.storage import Storage
 from models.emotion import Box, Emotion, FaceReading
@@ -289,3 +290,39 @@ async def test_export_holds_every_reading_and_erase_only_the_callers(service, st
     assert not (await storage.person(1, now)).feedback
     still = await storage.export_user(2)
     assert {**still, "exported_at": None} == {**others, "exported_at": None}
+
+
+async def test_a_mood_told_in_words_is_a_reading_from_words(service, storage):
+    told = await service.tell_mood(1, "estoy muy cansada", "es")
+    assert told.mood is Mood.RELAXING and told.emotion is None and len(told.tracks) == 5
+    (entry,) = await storage.entries_between(1, *_all_time())
+    assert entry.source is Source.WORDS and entry.mood == "relaxing"
+    assert entry.track_ids == tuple(t.id for t in told.tracks)
+    sad = await service.tell_mood(1, "오늘 너무 슬퍼", "ko")
+    assert sad.emotion is Emotion.SAD and sad.why.emotion is Emotion.SAD
+    # Nothing clear (or only negated): no reading, the bot asks instead.
+    for unclear in ("hello there", "not happy", "안녕하세요"):
+        assert await service.tell_mood(1, unclear) is None
+    assert len(await storage.entries_between(1, *_all_time())) == 2
+
+
+async def test_inline_mode_reads_the_same_words(service, recommender):
+    """A typed phrase in any of our languages gives songs for it, not the latest picks (none)."""
+    for phrase in ("오늘 너무 슬퍼", "necesito concentrarme", "need to focus"):
+        assert len(await service.inline_songs(1, phrase)) == 10
+    assert await service.inline_songs(1, "hello there") == ()
+
+
+async def test_the_language_kept_for_reminders_never_overrides_a_choice(service):
+    assert await service.language(1) is None
+    await service.keep_language(1, "ko")
+    assert await service.language(1) == "ko"
+    await service.set_language(1, "es")
+    await service.keep_language(1, "en")
+    assert await service.language(1) == "es"
+
+
+def _all_time():
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.database import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
-from bot.diary import UserSettings
+from bot.diary import Source, UserSettings
 from bot.storage import Storage
 from models.emotion import Emotion
 from recommender.moods import Strategy
@@ -294,3 +294,41 @@ async def test_concurrent_writes_lose_nothing(storage):
         assert await storage.count_readings(user_id) == 20
         tracks = await recent(storage, user_id, T0 - timedelta(days=1))
         assert tracks == {f"{user_id}-{i}" for i in range(20)}
+
+
+async def test_language_and_words_readings_after_upgrading_from_v5(tmp_path):
+    """Migration 6 widens readings.source to 'words' in place: the readings and their songs
+    survive (a table rebuild would have cascaded into recommendations)."""
+    path = tmp_path / "v5.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("PRAGMA foreign_keys = ON")
+        for migration in MIGRATIONS[:5]:
+            for statement in migration:
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 5")
+        db.execute(
+            "INSERT INTO users (user_id, created_at) VALUES (1, '2025-01-01T00:00:00.000000Z')"
+        )
+        db.execute(
+            "INSERT INTO readings (user_id, created_at, emotion, confidence)"
+            " VALUES (1, '2025-01-01T08:00:00.000000Z', 'sad', 0.6)"
+        )
+        db.execute("INSERT INTO recommendations VALUES (1, 0, 't1')")
+    async with await Storage.open(path) as s:
+        [old] = await s.entries_between(1, T0 - timedelta(days=365), T0)
+        assert old.track_ids == ("t1",) and (await s.get_user_settings(1)).language is None
+        words = await s.add_reading(
+            1, emotion=Emotion.SAD, confidence=None, probabilities=None, track_ids=["t2"],
+            source=Source.WORDS, at=T0 - timedelta(hours=1),
+        )  # fmt: skip
+        assert (await s.get_entry(1, words.id)).source is Source.WORDS
+        assert (await s.set_language(1, "ko")).language == "ko"
+        with pytest.raises(ValueError):
+            await s.set_language(1, "xx")
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        with pytest.raises(sqlite3.IntegrityError):  # the CHECK still holds for anything else
+            db.execute(
+                "INSERT INTO readings (user_id, created_at, mood, source)"
+                " VALUES (1, '2025-01-02T00:00:00.000000Z', 'party', 'bogus')"
+            )
