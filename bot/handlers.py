@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Message, Update, Video, VideoNote
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
@@ -35,7 +35,6 @@ from bot.buttons import (
 )
 from bot.charts import render as render_history
 from bot.context import Context
-from bot.diary import UserSettings
 from bot.history import format_summary
 from models.errors import AnalysisError, ImageTooLarge
 from models.video import DEFAULT_MAX_SECONDS as MAX_VIDEO_SECONDS
@@ -92,10 +91,7 @@ async def _video(update: Update, context: Context) -> None:
     if clip is None:
         raise updates.MissingPart("a video without its clip")  # the video filter lets none in
     try:
-        if updates.seconds(clip.duration) > MAX_VIDEO_SECONDS:
-            raise VideoTooLong(f"{clip.duration} s")  # refused before downloading it
-        if (clip.file_size or 0) > MAX_VIDEO_BYTES:
-            raise ImageTooLarge(f"{clip.file_size} bytes")
+        _refuse_before_download(clip)
         with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
             await message.chat.send_action(ChatAction.TYPING)
         data = await context.downloader.fetch(context.bot, clip.file_id)  # streamed, capped
@@ -108,6 +104,14 @@ async def _video(update: Update, context: Context) -> None:
         return
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
+
+
+def _refuse_before_download(clip: VideoNote | Video) -> None:
+    """Too long or too large, by what Telegram tells: refused before any byte is fetched."""
+    if updates.seconds(clip.duration) > MAX_VIDEO_SECONDS:
+        raise VideoTooLong(f"{clip.duration} s")
+    if (clip.file_size or 0) > MAX_VIDEO_BYTES:
+        raise ImageTooLarge(f"{clip.file_size} bytes")
 
 
 async def mood_command(update: Update, context: Context) -> None:
@@ -336,26 +340,18 @@ async def tz_button(update: Update, context: Context) -> None:
 
 async def remind(update: Update, context: Context) -> None:
     """/remind HH:MM | /remind weekly DAY | /remind off."""
-    user_id, service = updates.user_id(update), context.moodtune
-    person: UserSettings | None
-    match [a.lower() for a in context.args or []]:
-        case ["off"]:
-            person, text = await service.reminders_off(user_id), replies.REMINDERS_OFF
-        case ["weekly", day] if day[:3] in replies.WEEKDAYS:
-            weekday = replies.WEEKDAYS.index(day[:3])
-            person = await service.remind_weekly(user_id, weekday)
-            text = replies.weekly_reminder_text(weekday)
-        case [*words] if words and (at := reminders.parse_time(" ".join(words))):
-            person = await service.remind_daily(user_id, at)
-            text = replies.daily_reminder_text(at)
-        case []:
-            person, text = None, replies.REMIND_HELP
-        case words:
-            person, text = None, replies.remind_not_understood(" ".join(words))
-    if person is not None:
-        await service.keep_language(user_id, i18n.current())  # for the nudges to come
-        reminders.schedule(context.application, person)
-    await updates.message(update).reply_text(text)
+    words, message = list(context.args or []), updates.message(update)
+    wish = reminders.parse_wish(words)
+    if wish is None:
+        await message.reply_text(
+            replies.remind_not_understood(" ".join(words)) if words else replies.REMIND_HELP
+        )
+        return
+    person = await context.moodtune.set_reminders(
+        updates.user_id(update), wish.weekday, wish.at, i18n.current()
+    )
+    reminders.schedule(context.application, person)
+    await message.reply_text(replies.wish_text(wish.weekday, wish.at))
 
 
 async def inline_query(update: Update, context: Context) -> None:

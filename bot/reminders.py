@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from telegram.error import Forbidden, TelegramError
@@ -21,6 +22,30 @@ WEEKLY_AT = dt.time(19, 0)  # local time of the weekly summary
 # "8:30", "08:30", "8am", "8 am", "8.30pm", "20h", "20:00h", "8"
 # ASCII digits only: \d also takes other scripts' digits ("٩"), which no one means here.
 _CLOCK = re.compile(r"([0-9]{1,2})(?:[:.h]([0-9]{2}))?\s*(am|a\.m\.|pm|p\.m\.|h)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Wish:
+    """What `/remind ...` asks for: off, a weekly summary on `weekday`, or a daily nudge `at`."""
+
+    weekday: int | None = None
+    at: dt.time | None = None
+
+    @property
+    def off(self) -> bool:
+        return self.weekday is None and self.at is None
+
+
+def parse_wish(words: list[str]) -> Wish | None:
+    """`off`, `weekly sun`, `8am`, `20:30`...; None for anything else (or nothing)."""
+    match [w.lower() for w in words]:
+        case ["off"]:
+            return Wish()
+        case ["weekly", day] if day[:3] in replies.WEEKDAYS:
+            return Wish(weekday=replies.WEEKDAYS.index(day[:3]))
+        case [*rest] if rest and (at := parse_time(" ".join(rest))):
+            return Wish(at=at)
+    return None
 
 
 def parse_time(text: str) -> dt.time | None:

@@ -286,6 +286,13 @@ def weekly_reminder_text(weekday: int) -> str:
     )
 
 
+def wish_text(weekday: int | None, at: time | None) -> str:
+    """What /remind answers once a wish is set (off when neither is given)."""
+    if weekday is not None:
+        return weekly_reminder_text(weekday)
+    return daily_reminder_text(at) if at is not None else _(_TEXTS["REMINDERS_OFF"])
+
+
 def weekly_summary_text(summary: HistorySummary) -> str:
     return _("📅 Your week") + "\n\n" + format_summary(summary)
 

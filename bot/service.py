@@ -474,6 +474,20 @@ class MoodTune:
         settings = await self._storage.set_favourite_genres(user_id, sorted(current ^ {genre}))
         return Genres(offered, settings.favourite_genres)
 
+    async def set_reminders(
+        self, user_id: int, weekday: int | None, at: clock_time | None, language: str
+    ) -> UserSettings:
+        """/remind: off (neither given), a weekly summary on `weekday`, or a daily nudge `at`;
+        the language they are spoken to in is kept for the nudges (see keep_language)."""
+        if weekday is not None:
+            person = await self.remind_weekly(user_id, weekday)
+        elif at is not None:
+            person = await self.remind_daily(user_id, at)
+        else:
+            person = await self.reminders_off(user_id)
+        await self.keep_language(user_id, language)
+        return person
+
     async def remind_daily(self, user_id: int, at: clock_time) -> UserSettings:
         return await self._storage.set_reminder(user_id, at)
 

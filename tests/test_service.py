@@ -326,3 +326,33 @@ def _all_time():
     from datetime import UTC, datetime
 
     return datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("words", "wish"),
+    [
+        (["off"], (None, None)),
+        (["weekly", "Sunday"], (6, None)),
+        (["8am"], (None, time(8, 0))),
+        (["8", "pm"], (None, time(20, 0))),
+        (["20:30"], (None, time(20, 30))),
+        (["9:0\u0669"], None),  # Arabic-Indic digits: not a time anyone typed here
+        (["weekly", "someday"], None),
+        ([], None),
+    ],
+)
+def test_remind_wishes_are_parsed_from_what_people_type(words, wish):
+    from bot.reminders import parse_wish
+
+    parsed = parse_wish(words)
+    assert (parsed if parsed is None else (parsed.weekday, parsed.at)) == wish
+
+
+async def test_one_call_sets_reminders_and_keeps_the_language_for_them(service):
+    person = await service.set_reminders(1, None, time(8, 30), "ko")
+    assert (person.remind_at, person.weekly_day) == (time(8, 30), None)
+    assert await service.language(1) == "ko"
+    person = await service.set_reminders(1, 6, None, "es")
+    assert person.weekly_day == 6 and await service.language(1) == "ko"  # kept, not replaced
+    person = await service.set_reminders(1, None, None, "ko")
+    assert (person.remind_at, person.weekly_day) == (None, None)
