@@ -70,12 +70,11 @@ class Journal(Database):
     async def started(self, update_id: int) -> int:
         """Count one more attempt at handling this update; returns the count."""
         async with self._write() as db:
-            await db.execute(
-                "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?", (update_id,)
-            )
             rows = list(
                 await db.execute_fetchall(
-                    "SELECT attempts FROM updates WHERE update_id = ?", (update_id,)
+                    "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?"
+                    " RETURNING attempts",
+                    (update_id,),
                 )
             )
         return int(rows[0]["attempts"]) if rows else 0

@@ -15,7 +15,7 @@ from bot.charts import PALETTE, UNSURE_COLOUR
 from bot.settings import Settings
 from bot.storage import Storage
 from models.emotion import Emotion
-from tests import media
+from tests import charts, media
 from tests.telegram_stub import TelegramStub
 from tests.test_bot_e2e import ALICE, BOB, Bot, exported_files, journal_wiped, running
 
@@ -31,14 +31,6 @@ async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
     async with running(app):
         await telegram_stub.wait_for("getUpdates", timeout=30)
         yield Bot(telegram_stub, settings.database_path, app)
-
-
-def _colours(png: bytes) -> set[tuple[int, int, int]]:
-    return set(Image.open(io.BytesIO(png)).convert("RGB").getdata())
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 async def _history(bot: Bot, user: int, command: str = "/history") -> tuple[dict, bytes | None]:
@@ -61,8 +53,10 @@ async def test_an_unsure_reading_is_history_as_unsure_in_text_and_chart(bot: Bot
     assert "🤔 unsure" in text["text"] and "angry" not in text["text"]
     assert "days before" not in text["text"]  # nothing the week before: no comparison
     assert png is not None
-    colours = _colours(png)
-    assert _rgb(UNSURE_COLOUR) in colours and _rgb(PALETTE[Emotion.ANGRY]) not in colours
+    colours = charts.colours(png, min_pixels=1)
+    assert (
+        charts.rgb(UNSURE_COLOUR) in colours and charts.rgb(PALETTE[Emotion.ANGRY]) not in colours
+    )
 
 
 async def test_export_after_delete_says_there_is_nothing(bot: Bot):
@@ -104,7 +98,7 @@ async def test_30_day_view_is_a_calendar(bot: Bot):
     png = bot.stub.file_bytes(photo["photo"][-1]["file_id"])
     image = Image.open(io.BytesIO(png))
     assert image.width == 1000 and image.height > 900  # the calendar, not the 30 bars
-    assert _rgb(PALETTE[Emotion.SAD]) in _colours(png)
+    assert charts.rgb(PALETTE[Emotion.SAD]) in charts.colours(png, min_pixels=1)
     assert "quiet days" in month["text"] and "· —" not in month["text"]
     assert "-" not in photo.get("caption", "").replace("–", "")  # no ISO dates in the caption
 
@@ -271,7 +265,7 @@ async def test_a_selfie_the_bot_is_unsure_of_is_never_history_as_the_guess(bot: 
     # This week holds only today's reading (the seeded ones are two months old): unsure.
     text, png = await _history(bot, ALICE)
     assert "🤔 unsure" in text["text"] and "happy" not in text["text"]
-    assert _rgb(PALETTE[Emotion.HAPPY]) not in _colours(png)
+    assert charts.rgb(PALETTE[Emotion.HAPPY]) not in charts.colours(png, min_pixels=1)
     # They say how they feel: the diary follows them.
     mark = bot.stub.mark()
     bot.stub.press_button(ALICE, unsure, f"fix:{entry_id}")
@@ -281,4 +275,4 @@ async def test_a_selfie_the_bot_is_unsure_of_is_never_history_as_the_guess(bot: 
     await bot.reply(ALICE, since=mark)
     text, png = await _history(bot, ALICE)
     assert "😢 sad" in text["text"] and "unsure" not in text["text"]
-    assert _rgb(PALETTE[Emotion.SAD]) in _colours(png)
+    assert charts.rgb(PALETTE[Emotion.SAD]) in charts.colours(png, min_pixels=1)

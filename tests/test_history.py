@@ -210,16 +210,12 @@ def test_empty_chart_still_renders():
     _png(render_chart(week_summary([], now=NOW, tz=UTC)))
 
 
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-
-
 def _pixels(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def _count(image: Image.Image, hex_colour: str) -> int:
-    target = _rgb(hex_colour)
+    target = charts.rgb(hex_colour)
     return sum(1 for p in image.getdata() if p == target)
 
 
@@ -248,9 +244,9 @@ def test_an_unsure_reading_is_shown_as_unsure_or_as_what_they_chose():
     assert {"unsure", "sad", "mood only"} <= labels and "angry" not in labels
     month = week_summary([guess, chose_mood, corrected], now=NOW, tz=UTC, days=30)
     calendar = _pixels(render_calendar(month))
-    assert calendar.getpixel(calendar_cell_centre(month, date(2025, 3, 9), 0.88, 0.35)) == _rgb(
-        UNSURE_COLOUR
-    )
+    assert calendar.getpixel(
+        calendar_cell_centre(month, date(2025, 3, 9), 0.88, 0.35)
+    ) == charts.rgb(UNSURE_COLOUR)
     assert _count(calendar, PALETTE[Emotion.ANGRY]) == 0
 
 
@@ -309,10 +305,10 @@ def test_month_calendar_colours_each_day_by_its_main_emotion():
     def colour(day: date) -> tuple[int, int, int]:
         return image.getpixel(calendar_cell_centre(s, day, 0.88, 0.35))
 
-    assert colour(date(2025, 3, 3)) == _rgb(PALETTE[Emotion.SAD])
-    assert colour(date(2025, 3, 5)) == _rgb(PALETTE[Emotion.HAPPY])
-    assert colour(date(2025, 2, 14)) == _rgb(PALETTE[Emotion.ANGRY])
-    assert colour(date(2025, 3, 4)) == _rgb(EMPTY_COLOUR)
+    assert colour(date(2025, 3, 3)) == charts.rgb(PALETTE[Emotion.SAD])
+    assert colour(date(2025, 3, 5)) == charts.rgb(PALETTE[Emotion.HAPPY])
+    assert colour(date(2025, 2, 14)) == charts.rgb(PALETTE[Emotion.ANGRY])
+    assert colour(date(2025, 3, 4)) == charts.rgb(EMPTY_COLOUR)
     # Weekday columns: every Monday in the first column, Sundays in the last, one row a week.
     x_mon, y_mon = calendar_cell_centre(s, date(2025, 3, 3))
     x_sun, y_sun = calendar_cell_centre(s, date(2025, 3, 9))
