@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from telegram import Message, Update, Video, VideoNote
@@ -43,6 +43,10 @@ from models.video import VideoTooLong
 
 log = logging.getLogger(__name__)
 
+# "typing..." only once a selfie has taken this long: a reply that comes sooner needs none
+# (Telegram's advice for sendChatAction), and under load each one is a call that delays others.
+TYPING_AFTER = 1.0
+
 
 def canned(text: Callable[[], str]) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
     """A handler that answers with a fixed text (/start, /help, stickers, voice notes...),
@@ -67,13 +71,12 @@ async def _selfie(update: Update, context: Context) -> None:
         raise updates.MissingPart("a selfie without its photo")  # SELFIE's filter lets none in
     if media.file_size and media.file_size > context.settings.max_image_bytes:
         raise ImageTooLarge(f"{media.file_size} bytes")  # refused before downloading it
-    with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
-        await message.chat.send_action(ChatAction.TYPING)
-    data = await context.downloader.fetch(context.bot, media.file_id)  # streamed, capped
-    result = await context.moodtune.read_selfie(
-        updates.user_id(update), data, updates.language(update), update_id=update.update_id
-    )
-    del data  # the photo lives no longer than this handler
+    async with typing(message):
+        data = await context.downloader.fetch(context.bot, media.file_id)  # streamed, capped
+        result = await context.moodtune.read_selfie(
+            updates.user_id(update), data, updates.language(update), update_id=update.update_id
+        )
+        del data  # the photo lives no longer than this handler
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
 
@@ -92,18 +95,34 @@ async def _video(update: Update, context: Context) -> None:
         raise updates.MissingPart("a video without its clip")  # the video filter lets none in
     try:
         _refuse_before_download(clip)
-        with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
-            await message.chat.send_action(ChatAction.TYPING)
-        data = await context.downloader.fetch(context.bot, clip.file_id)  # streamed, capped
-        result = await context.moodtune.read_video(
-            updates.user_id(update), data, updates.language(update), update_id=update.update_id
-        )
-        del data  # the video lives no longer than this handler
+        async with typing(message):
+            data = await context.downloader.fetch(context.bot, clip.file_id)  # streamed, capped
+            result = await context.moodtune.read_video(
+                updates.user_id(update), data, updates.language(update), update_id=update.update_id
+            )
+            del data  # the video lives no longer than this handler
     except AnalysisError as err:
         await message.reply_text(replies.video_error_text(err))
         return
     text, markup = replies.selfie_reply(result)
     await message.reply_text(text, reply_markup=markup)
+
+
+@contextlib.asynccontextmanager
+async def typing(message: Message) -> AsyncIterator[None]:
+    """Show "typing..." if the work inside takes longer than TYPING_AFTER seconds."""
+
+    async def later() -> None:
+        await asyncio.sleep(TYPING_AFTER)
+        with contextlib.suppress(TelegramError):  # a lost "typing..." must not cost the reply
+            await message.chat.send_action(ChatAction.TYPING)
+
+    task = asyncio.create_task(later())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait([task])  # unlike awaiting it, never swallows our own cancellation
 
 
 def _refuse_before_download(clip: VideoNote | Video) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import replies
+from bot import handlers, replies
 from bot.app import build_application, run
 from bot.settings import Settings
 from models.emotion import Emotion
@@ -369,7 +369,24 @@ async def test_delete_erases_only_the_caller(bot: Bot):
     assert bot.rows("SELECT count(*) FROM recommendations") == [(5,)]
 
 
-async def test_slow_photo_does_not_delay_another_user(bot: Bot):
+async def test_typing_shown_only_when_a_selfie_takes_a_while(bot: Bot, monkeypatch):
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 60.0)
+    mark = bot.stub.mark()
+    await bot.send_photo(ALICE, media.smiling_jpeg())
+    assert not bot.stub.calls("sendChatAction", since=mark)  # answered before it was due
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.05)
+    gate = bot.stub.hold("getFile")
+    mark = bot.stub.mark()
+    bot.stub.send_photo(BOB, media.smiling_jpeg())
+    (typing,) = await bot.stub.wait_for("sendChatAction", since=mark)
+    assert typing.params["chat_id"] == BOB and typing.params["action"] == "typing"
+    gate.set()
+    await bot.reply(BOB, since=mark)
+    assert len(bot.stub.calls("sendChatAction", since=mark)) == 1
+
+
+async def test_slow_photo_does_not_delay_another_user(bot: Bot, monkeypatch):
+    monkeypatch.setattr(handlers, "TYPING_AFTER", 0.0)  # its "typing..." says it has started
     gate = bot.stub.hold("getFile")  # Alice's photo download hangs until we let it go
     mark = bot.stub.mark()
     bot.stub.send_photo(ALICE, media.smiling_jpeg())
