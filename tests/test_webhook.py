@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sqlite3
 import threading
 from collections import Counter
@@ -17,6 +19,7 @@ import pytest
 from bot.journal import Claim, Journal
 from tests import media
 from tests.telegram_stub import Call, TelegramStub
+from tests.test_restart import SendGate
 from tests.webhook import (
     SECRET,
     ThreadWorker,
@@ -185,3 +188,60 @@ async def test_two_worker_processes_answer_each_selfie_once(telegram_stub: Teleg
     finally:
         workers.stop()
     assert "Traceback" not in workers.stderr(), workers.stderr()
+
+
+async def test_kill_9_of_one_worker_mid_burst_loses_nothing_and_doubles_nothing(
+    telegram_stub: TelegramStub, tmp_path
+):
+    """Two workers, a burst of selfies, then kill -9 of the busier worker while replies are on
+    their way out (held, then dropped: Telegram never saw them). What it had not finished was
+    never answered 200, so Telegram redelivers it, and once its lease runs out the other
+    worker (or the one uvicorn starts in its place) takes it: each selfie is answered once and
+    read once."""
+    people = range(5001, 5041)
+    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2)
+    gate = SendGate(telegram_stub)
+    workers.start()
+    try:
+        await telegram_stub.wait_for("setMyCommands", count=6, timeout=180)
+        set_webhook(telegram_stub, workers.url)
+        for person in people:
+            telegram_stub.send_photo(person, media.smiling_jpeg())
+        await until_true(lambda: sum(answers(telegram_stub, people).values()) >= 8)
+        gate.close()
+        await until_true(lambda: gate.held >= 3)
+        busiest = Counter(
+            c.result["worker"] for c in telegram_stub.calls("push", since=0) if c.ok
+        ).most_common(1)[0][0]
+        os.kill(int(busiest), signal.SIGKILL)
+        gate.open()
+        assert sum(answers(telegram_stub, people).values()) < len(people)
+        await until_true(lambda: set(answers(telegram_stub, people)) == set(people), 240)
+        mark = telegram_stub.mark()
+        await telegram_stub.expect_no_call("sendMessage", within=1.0)  # a late duplicate
+        assert not telegram_stub.calls("sendMessage", since=mark)
+        assert answers(telegram_stub, people) == Counter(dict.fromkeys(people, 1))
+        if "DATABASE_PATH" in workers.env:
+            db = Path(workers.env["DATABASE_PATH"])
+            got = Counter(u for (u,) in rows(db, "SELECT user_id FROM readings"))
+            assert got == Counter(dict.fromkeys(people, 1)), "a reading lost or doubled"
+        # The kill cut deliveries off (status 0), and they were delivered again.
+        pushed = telegram_stub.calls("push", since=0)
+        cut = {c.params["update_id"] for c in pushed if c.result["status"] == 0}
+        assert cut and cut <= {c.params["update_id"] for c in pushed if c.ok}
+    finally:
+        gate.open()
+        workers.stop()
+
+
+def answers(stub: TelegramStub, people: range) -> Counter[int]:
+    """Replies that reached each of these people."""
+    calls = stub.calls("sendMessage", since=0)
+    return Counter(c.params["chat_id"] for c in calls if c.ok and c.params["chat_id"] in people)
+
+
+async def until_true(condition, timeout: float = 120.0) -> None:
+    async def check() -> bool:
+        return condition()
+
+    await until(check, timeout)
