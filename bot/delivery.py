@@ -14,6 +14,9 @@ On start, what the journal still holds (a crash, a kill -9) is handled first. An
 PTB cannot parse is logged and marked done; one whose handling was started MAX_ATTEMPTS times
 (it keeps killing the process) is given up. SIGTERM/SIGINT stop polling and let the updates in
 flight finish (up to DRAIN_SECONDS; what is left is handled at the next start).
+
+`handle` (one journalled update through the handlers) is shared with webhook mode, where
+Telegram pushes the updates instead (bot/web.py).
 """
 
 from __future__ import annotations

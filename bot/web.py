@@ -29,7 +29,7 @@ from telegram import Bot
 
 from bot.context import MoodTuneApp
 from bot.delivery import ALLOWED_UPDATES, DRAIN_SECONDS, handle, update_id
-from bot.journal import Claim, Journal
+from bot.journal import Claim, Journal, Pending
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,17 @@ class Worker:
         await app.start()
         self.ready = True
         log.info("worker %d ready", os.getpid())
+        await self._finish_leftovers()
+
+    async def _finish_leftovers(self) -> None:
+        """Handle what the journal holds unfinished and nobody holds: updates polling took
+        before a switch to webhooks (Telegram will not send those again)."""
+        assert self.app is not None and self.journal is not None
+        for pending in await self.journal.pending():
+            claimed = await self.journal.claim(pending.raw, LEASE)
+            if claimed.claim is Claim.MINE and claimed.pending is not None:
+                log.info("update %d: left unfinished, handling it now", pending.update_id)
+                await self._handle(claimed.pending)
 
     async def close(self) -> None:
         """Stop PTB and close the database (uvicorn has let the requests in flight finish)."""
@@ -96,12 +107,16 @@ class Worker:
             # Not 200: if the worker holding it dies, only a redelivery gets it handled.
             wait = max(1, math.ceil(claimed.busy_for.total_seconds()))
             return answer(503, retry_after=wait)
-        renewing = asyncio.create_task(self._renew(claimed.pending.update_id))
+        await self._handle(claimed.pending)
+        return answer(200)
+
+    async def _handle(self, pending: Pending) -> None:
+        assert self.app is not None and self.journal is not None
+        renewing = asyncio.create_task(self._renew(pending.update_id))
         try:
-            await handle(self.app, self.journal, claimed.pending)
+            await handle(self.app, self.journal, pending)
         finally:
             renewing.cancel()
-        return answer(200)
 
     async def _renew(self, uid: int) -> None:
         assert self.journal is not None

@@ -159,6 +159,27 @@ async def test_an_update_another_worker_holds_is_refused_then_taken_over(
     assert rows(db, "SELECT attempts FROM updates") == [(2,)]  # the other's try, and this one
 
 
+async def test_what_polling_left_unfinished_is_handled_after_a_switch_to_webhooks(
+    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+):
+    """Polling had taken the update from Telegram (confirmed, so never sent again) but not
+    handled it when the bot was switched to webhook mode: a worker handles it as it boots."""
+    settings = webhook_settings(telegram_stub, tmp_path)
+    update = telegram_stub.send_text(ALICE, "/help")
+    journal = await Journal.open(settings.database_path)
+    try:
+        assert await journal.add([update]) == [update["update_id"]]
+    finally:
+        await journal.close()
+    worker = await ThreadWorker(settings, analyzer, recommender).start()
+    try:
+        await telegram_stub.wait_for("sendMessage", timeout=60)
+        assert len(replies_to(telegram_stub, ALICE)) == 1
+        assert rows(settings.database_path, "SELECT done_at IS NOT NULL FROM updates") == [(1,)]
+    finally:
+        await worker.stop()
+
+
 async def test_two_worker_processes_answer_each_selfie_once(telegram_stub: TelegramStub, tmp_path):
     """`moodtune run --webhook --workers 2` on one port and one database: a burst of selfies
     through Telegram's push, each answered once. (Which worker takes which update is the
@@ -171,6 +192,9 @@ async def test_two_worker_processes_answer_each_selfie_once(telegram_stub: Teleg
         # Each worker sets the command menu (3 languages) as it boots; a worker still booting
         # answers 503 and Telegram delivers again.
         await telegram_stub.wait_for("setMyCommands", count=6, timeout=180)
+        await until(lambda: healthy(workers.base), 60)
+        # Registering the webhook is a deploy step (`moodtune webhook set`), never a worker's.
+        assert not telegram_stub.calls("setWebhook", 0) + telegram_stub.calls("deleteWebhook", 0)
         set_webhook(telegram_stub, workers.url, max_connections=20)
         for person in people:
             telegram_stub.send_photo(person, media.smiling_jpeg())
