@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.context import MoodTuneApp
     from models.pipeline import Analyzer
 
 NO_TOKEN = """\
@@ -56,7 +59,9 @@ Without them, `moodtune run` polls Telegram instead.
 """
 
 
-def load_bot(settings: Settings, rate: float | None = None):
+def load_bot(
+    settings: Settings, rate: float | None = None
+) -> tuple[MoodTuneApp, Callable[[], None]]:
     """The Application with model and catalog loaded, and what to close when it ends."""
     from bot.app import build_application
     from recommender.catalog import load_catalog

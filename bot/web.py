@@ -43,11 +43,14 @@ LEASE = timedelta(seconds=30)
 RENEW_EVERY = 10.0
 NOT_READY_RETRY = 5  # seconds, in Retry-After while booting
 
+# Builds the bot (model and catalog loaded; run in a thread) and what to close when it ends.
+Loader = Callable[[], tuple[MoodTuneApp, Callable[[], None]]]
+
 
 class Worker:
     """One worker process's bot: booted in the background, handling claimed updates."""
 
-    def __init__(self, settings: Settings, load: Callable[[], tuple[MoodTuneApp, Any]]) -> None:
+    def __init__(self, settings: Settings, load: Loader) -> None:
         self.settings = settings
         self._load = load
         self._close_extra: Callable[[], None] = lambda: None
@@ -133,7 +136,7 @@ def answer(status: int, retry_after: int | None = None) -> Response:
     return Response(status_code=status, headers=headers)
 
 
-def create_app(settings: Settings, load: Callable[[], tuple[MoodTuneApp, Any]]) -> Starlette:
+def create_app(settings: Settings, load: Loader) -> Starlette:
     """The ASGI app of one worker: the webhook at WEBHOOK_URL's path, and /healthz."""
     worker = Worker(settings, load)
     secret = settings.webhook_secret.encode()
