@@ -80,15 +80,13 @@ class RetryingLimiter(BaseRateLimiter[None]):
         if endpoint == "getUpdates":  # the poller has its own back-off
             return await callback(*args, **kwargs)
         waited = 0.0
-        limiter = self._limiter if endpoint.startswith(MESSAGES) else None
-        if endpoint == "sendChatAction":
-            limiter = None
+        counted = endpoint.startswith(MESSAGES) and endpoint != "sendChatAction"
+        limiter = self._limiter if counted else None
         for attempt in range(1, self.attempts + 1):
             try:
-                if limiter is None:
-                    return await callback(*args, **kwargs)
-                async with limiter:
-                    return await callback(*args, **kwargs)
+                if limiter is not None:
+                    await limiter.acquire()
+                return await callback(*args, **kwargs)
             except RetryAfter as err:
                 delay = retry_seconds(err)
                 if attempt == self.attempts or waited + delay > self.max_wait:
