@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.delivery import MAX_ATTEMPTS
 from bot.journal import Claim, Journal
 from tests import media
 from tests.telegram_stub import Call, TelegramStub
@@ -157,6 +158,30 @@ async def test_an_update_another_worker_holds_is_refused_then_taken_over(
     db = worker.settings.database_path
     assert rows(db, "SELECT count(*) FROM readings WHERE user_id = ?", ALICE) == [(1,)]
     assert rows(db, "SELECT attempts FROM updates") == [(2,)]  # the other's try, and this one
+
+
+async def test_a_poison_update_or_one_that_keeps_failing_is_answered_200_and_dropped(
+    worker: ThreadWorker, telegram_stub: TelegramStub
+):
+    """One PTB cannot read is skipped (a 5xx would have Telegram send it forever); one whose
+    handling was started MAX_ATTEMPTS times already (it kept killing workers) is given up."""
+    telegram_stub.add_user(ALICE)
+    poison = {"update_id": 900, "message": {"message_id": 1, "date": "yesterday", "text": "/help",
+              "chat": {"id": ALICE, "type": "private", "first_name": "A"}}}  # fmt: skip
+    assert (await worker.post(json.dumps(poison))).status_code == 200
+    killer = telegram_stub.send_text(ALICE, "/help")
+    journal = await Journal.open(worker.settings.database_path)
+    try:
+        for _ in range(MAX_ATTEMPTS):  # three workers died handling it
+            await journal.claim(killer, lease=timedelta(0))
+    finally:
+        await journal.close()
+    assert (await worker.post(json.dumps(killer))).status_code == 200
+    assert not telegram_stub.calls("sendMessage", since=0)
+    db = worker.settings.database_path
+    assert rows(db, "SELECT count(*) FROM updates WHERE done_at IS NULL") == [(0,)]
+    assert (await worker.post(json.dumps(telegram_stub.send_text(ALICE, "/help")))).is_success
+    assert len(replies_to(telegram_stub, ALICE)) == 1  # the next one is answered as ever
 
 
 async def test_what_polling_left_unfinished_is_handled_after_a_switch_to_webhooks(
