@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -42,6 +43,7 @@ TELEGRAM_LIMIT = 30.0  # messages a second to everyone, shared by all the worker
 LEASE = timedelta(seconds=30)
 RENEW_EVERY = 10.0
 NOT_READY_RETRY = 5  # seconds, in Retry-After while booting
+BOOT_RETRY_MAX = 30.0  # seconds between attempts to boot, at most
 
 # Builds the bot (model and catalog loaded; run in a thread) and what to close when it ends.
 Loader = Callable[[], tuple[MoodTuneApp, Callable[[], None]]]
@@ -57,6 +59,23 @@ class Worker:
         self.app: MoodTuneApp | None = None
         self.journal: Journal | None = None
         self.ready = False
+
+    async def boot_until_ready(self) -> None:
+        """Boot; after a failure (the database or Telegram not reachable yet) close what was
+        opened and try again, /healthz saying 503 meanwhile."""
+        for failures in itertools.count():
+            try:
+                await self.boot()
+                return
+            except Exception as err:
+                delay = min(2.0**failures, BOOT_RETRY_MAX)
+                log.error(
+                    "worker %d could not start (%r); again in %.0f s", os.getpid(), err, delay
+                )
+            with contextlib.suppress(Exception):
+                await self.close()
+            self.app, self.journal, self._close_extra = None, None, lambda: None
+            await asyncio.sleep(delay)
 
     async def boot(self) -> None:
         """Load the model and catalog (off the event loop), open the database, start PTB."""
@@ -164,8 +183,7 @@ def create_app(settings: Settings, load: Loader) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        booting = asyncio.create_task(worker.boot())
-        booting.add_done_callback(_log_boot_failure)
+        booting = asyncio.create_task(worker.boot_until_ready())
         try:
             yield
         finally:
@@ -181,12 +199,6 @@ def create_app(settings: Settings, load: Loader) -> Starlette:
         ],
         lifespan=lifespan,
     )
-
-
-def _log_boot_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (err := task.exception()) is not None:
-        # /healthz stays 503, so the supervisor (compose, systemd) restarts the worker.
-        log.error("worker %d could not start: %r", os.getpid(), err)
 
 
 def worker_app() -> Starlette:
