@@ -89,8 +89,10 @@ def build_application(
     analyzer: Analyzer,
     recommender: Recommender,
     clock: Callable[[], datetime] = utc_now,
+    rate: float | None = None,
 ) -> MoodTuneApp:
-    """The bot with every handler registered, ready for `run` (model and catalog loaded)."""
+    """The bot with every handler registered, ready for `run` (model and catalog loaded);
+    `rate`: the most messages a second it may send (a webhook worker's share)."""
 
     async def start(app: MoodTuneApp) -> None:
         storage = await Storage.open(settings.database_path)
@@ -114,10 +116,10 @@ def build_application(
         .concurrent_updates(True)
         .post_init(start)
         .post_shutdown(_close)
-        # Updates come from bot/delivery.py's journal, not PTB's Updater.
+        # Updates come from the journal (bot/delivery.py, bot/web.py), not PTB's Updater.
         .updater(None)
         # Sends retry on 429 (honouring retry_after) and on brief network or 5xx faults.
-        .rate_limiter(RetryingLimiter())
+        .rate_limiter(RetryingLimiter(rate=rate))
         .connect_timeout(5.0)
         .read_timeout(10.0)
         .write_timeout(20.0)

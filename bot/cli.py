@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.context import MoodTuneApp
     from models.pipeline import Analyzer
 
 NO_TOKEN = """\
@@ -49,11 +52,18 @@ def load_analyzer(settings: Settings, backend: str | None = None) -> Analyzer:
     )
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.telegram_bot_token:
-        print(NO_TOKEN, file=sys.stderr)
-        return 2
-    from bot.app import build_application, run
+NO_WEBHOOK = """\
+Webhook mode needs WEBHOOK_URL (the public https URL Telegram posts updates to) and
+WEBHOOK_SECRET (1-256 characters of A-Z a-z 0-9 _ -) in .env; see .env.example.
+Without them, `moodtune run` polls Telegram instead.
+"""
+
+
+def load_bot(
+    settings: Settings, rate: float | None = None
+) -> tuple[MoodTuneApp, Callable[[], None]]:
+    """The Application with model and catalog loaded, and what to close when it ends."""
+    from bot.app import build_application
     from recommender.catalog import load_catalog
     from recommender.engine import Recommender
     from recommender.spotify import LiveRecommender, SpotifyClient
@@ -70,12 +80,46 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             timeout=settings.spotify_timeout,
         )
         recommender = LiveRecommender(recommender.catalog, spotify)
+    app = build_application(settings, analyzer, recommender, rate=rate)
+    return app, (spotify.close if spotify is not None else lambda: None)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.telegram_bot_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if args.workers and not args.webhook:
+        print("moodtune run: --workers is for webhook mode (--webhook)", file=sys.stderr)
+        return 2
+    if args.webhook:
+        if not (settings.webhook_url and settings.webhook_secret):
+            print(NO_WEBHOOK, file=sys.stderr)
+            return 2
+        from bot.web import serve
+
+        serve(settings, args.workers or settings.web_concurrency)
+        return 0
+    from bot.app import run
+
+    app, close = load_bot(settings)
     try:
-        run(build_application(settings, analyzer, recommender))
+        run(app)
     finally:
-        if spotify is not None:
-            spotify.close()
+        close()
     return 0
+
+
+def cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    """Register, show or delete the webhook with Telegram (a deploy step)."""
+    if not settings.telegram_bot_token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if args.action == "set" and not (settings.webhook_url and settings.webhook_secret):
+        print(NO_WEBHOOK, file=sys.stderr)
+        return 2
+    from bot.web import webhook_command
+
+    return asyncio.run(webhook_command(settings, args.action))
 
 
 def cmd_try(args: argparse.Namespace, settings: Settings) -> int:
@@ -242,7 +286,13 @@ def correction_trends(timeline: list[dict]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodtune", description="MoodTune: selfie in, songs out.")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    run = sub.add_parser("run", help="start the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
+    run.add_argument("--webhook", action="store_true", help="serve WEBHOOK_URL instead of polling")
+    run.add_argument(
+        "--workers", type=_positive, help="webhook worker processes (default WEB_CONCURRENCY, 1)"
+    )
+    w = sub.add_parser("webhook", help="register (set), show (info) or delete the webhook")
+    w.add_argument("action", choices=["set", "info", "delete"])
     t = sub.add_parser("try", help="read the mood on image files and suggest songs")
     t.add_argument("images", nargs="+", metavar="IMAGE")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -278,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 # Commands that take their own options (see --help of each), by the module that runs them.
 PASSTHROUGH = {
     "train": "training.train",
@@ -289,6 +346,7 @@ PASSTHROUGH = {
 
 COMMANDS = {
     "run": cmd_run,
+    "webhook": cmd_webhook,
     "try": cmd_try,
     "recommend": cmd_recommend,
     "corrections": cmd_corrections,

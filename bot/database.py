@@ -146,6 +146,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE type = 'table' AND name = 'readings'",
         "PRAGMA writable_schema = RESET",
     ),
+    # 8 (issue 16, webhook workers): the worker handling an update holds it until this time (a
+    # lease it renews while it works); another worker handed the same update meanwhile says
+    # "busy" and Telegram redelivers it later, and takes over once the lease has run out.
+    ("ALTER TABLE updates ADD COLUMN claimed_until TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,9 @@ On start, what the journal still holds (a crash, a kill -9) is handled first. An
 PTB cannot parse is logged and marked done; one whose handling was started MAX_ATTEMPTS times
 (it keeps killing the process) is given up. SIGTERM/SIGINT stop polling and let the updates in
 flight finish (up to DRAIN_SECONDS; what is left is handled at the next start).
+
+`handle` (one journalled update through the handlers) is shared with webhook mode, where
+Telegram pushes the updates instead (bot/web.py).
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ class Delivery:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
             failures = 0
-            updates = [u for u in batch or () if isinstance(u, dict) and _update_id(u) is not None]
+            updates = [u for u in batch or () if update_id(u) is not None]
             if len(updates) < len(batch or ()):
                 log.warning("skipped %d update(s) without an update_id", len(batch) - len(updates))
             if not updates:
@@ -163,25 +166,10 @@ class Delivery:
             log.exception("update %d: not handled", pending.update_id)
 
     async def _handle(self, pending: Pending) -> None:
-        journal, uid = self._journal, pending.update_id
+        journal = self._journal
         assert journal is not None
-        if await journal.started(uid) > MAX_ATTEMPTS:
-            log.error("update %d: handling started %d times; giving up", uid, MAX_ATTEMPTS)
-            await journal.done(uid)
-            return
-        try:
-            update = Update.de_json(pending.raw, self.app.bot)
-        except Exception as err:  # PTB cannot read it: skip it, never block the others
-            log.warning(
-                "update %d could not be parsed (%s: %s); skipped", uid, type(err).__name__, err
-            )
-            await journal.done(uid)
-            return
-        try:
-            await self.app.process_update(update)  # handler errors go to the error handler
-        except Exception:
-            log.exception("update %d: processing failed", uid)
-        await journal.done(uid)
+        attempts = await journal.started(pending.update_id)
+        await handle(self.app, journal, Pending(pending.update_id, pending.raw, attempts))
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -194,7 +182,31 @@ class Delivery:
             await asyncio.wait(late)
 
 
-def _update_id(raw: dict[str, Any]) -> int | None:
+async def handle(app: MoodTuneApp, journal: Journal, pending: Pending) -> None:
+    """Handle one journalled update whose attempt is counted, then mark it done (polling and
+    webhook workers alike); give up on it after MAX_ATTEMPTS, skip it if PTB can't parse it."""
+    uid = pending.update_id
+    if pending.attempts > MAX_ATTEMPTS:
+        log.error("update %d: handling started %d times; giving up", uid, MAX_ATTEMPTS)
+        await journal.done(uid)
+        return
+    try:
+        update = Update.de_json(pending.raw, app.bot)
+    except Exception as err:  # PTB cannot read it: skip it, never block the others
+        log.warning("update %d could not be parsed (%s: %s); skipped", uid, type(err).__name__, err)
+        await journal.done(uid)
+        return
+    try:
+        await app.process_update(update)  # handler errors go to the error handler
+    except Exception:
+        log.exception("update %d: processing failed", uid)
+    await journal.done(uid)
+
+
+def update_id(raw: object) -> int | None:
+    """The update_id of a raw update, or None if it is no dict with an int update_id."""
+    if not isinstance(raw, dict):
+        return None
     uid = raw.get("update_id")
     return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
 

@@ -5,6 +5,10 @@ poller writes each fetched update here first and confirms only then; a crash aft
 nothing, as a restart handles what is still pending. A row's JSON (which carries file ids) is
 blanked as soon as the update is handled; the bare update_id stays a while so a redelivered
 update is recognised and skipped.
+
+In webhook mode Telegram holds each update until a worker answers it, so a worker `claim`s the
+update (kept here if new) with a lease, handles it, marks it done and only then answers 200: a
+worker that dies never answers, and the redelivery is taken over once its lease runs out.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from bot.database import Database, to_db_time
+from bot.database import Database, from_db_time, to_db_time
 
 # How long a handled update's id is kept: Telegram redelivers only what was not yet confirmed,
 # which is seconds; a day leaves a wide margin and keeps the table small.
@@ -36,6 +41,23 @@ class Pending:
     update_id: int
     raw: dict[str, Any]
     attempts: int
+
+
+class Claim(Enum):
+    """What a webhook worker handed an update may do with it."""
+
+    MINE = "mine"  # new, or its last holder's lease ran out: handle it now
+    DONE = "done"  # handled already: answer at once, do nothing
+    BUSY = "busy"  # another worker is handling it: let Telegram deliver it again later
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claim's outcome: the update to handle if MINE, the time left on the lease if BUSY."""
+
+    claim: Claim
+    pending: Pending | None = None
+    busy_for: timedelta = timedelta(0)
 
 
 class Journal(Database):
@@ -57,6 +79,48 @@ class Journal(Database):
                     new.append(raw["update_id"])
                 await cur.close()
         return new
+
+    async def claim(self, raw: dict[str, Any], lease: timedelta) -> Claimed:
+        """Keep this update if new and take it for `lease` unless it is handled or held; a
+        taken update counts one more attempt (one transaction, so one worker wins)."""
+        now = datetime.now(UTC)
+        uid = raw["update_id"]
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)"
+                " ON CONFLICT (update_id) DO NOTHING",
+                (uid, to_db_time(now), json.dumps(raw, ensure_ascii=False)),
+            )
+            taken = list(
+                await db.execute_fetchall(
+                    "UPDATE updates SET claimed_until = ?, attempts = attempts + 1"
+                    " WHERE update_id = ? AND done_at IS NULL"
+                    " AND (claimed_until IS NULL OR claimed_until < ?)"
+                    " RETURNING raw, attempts",
+                    (to_db_time(now + lease), uid, to_db_time(now)),
+                )
+            )
+            if not taken:
+                held = list(
+                    await db.execute_fetchall(
+                        "SELECT done_at, claimed_until FROM updates WHERE update_id = ?", (uid,)
+                    )
+                )
+        if taken:
+            row = taken[0]
+            return Claimed(Claim.MINE, Pending(uid, json.loads(row["raw"]), int(row["attempts"])))
+        if held[0]["done_at"] is not None:
+            return Claimed(Claim.DONE)
+        return Claimed(Claim.BUSY, busy_for=from_db_time(held[0]["claimed_until"]) - now)
+
+    async def renew(self, update_id: int, lease: timedelta) -> None:
+        """Hold a claimed update `lease` longer (its handling is still going)."""
+        until = to_db_time(datetime.now(UTC) + lease)
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE updates SET claimed_until = ? WHERE update_id = ? AND done_at IS NULL",
+                (until, update_id),
+            )
 
     async def pending(self) -> list[Pending]:
         """Updates not yet handled, oldest first."""

@@ -4,6 +4,9 @@ Plugged into PTB as its rate limiter (`ApplicationBuilder.rate_limiter`), the ho
 wrapping every request. PTB's own AIORateLimiter also throttles every request to 30 a second,
 getFile and chat actions included, which would stretch a burst of 120 selfies to ~12 s; Telegram
 tells us when we go too fast (429 with retry_after), and that is what we honour here.
+
+Webhook workers share Telegram's overall limit of about 30 messages a second, so each one is
+also held to its share (`rate`): messages only, never getFile, chat actions or answers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
@@ -23,6 +27,8 @@ log = logging.getLogger(__name__)
 # A read timeout on these leaves us not knowing whether Telegram acted: retrying could post the
 # message twice, so they are retried only when the request surely never arrived.
 NOT_IDEMPOTENT = ("send", "copyMessage", "forwardMessage")
+# What counts towards Telegram's messages-per-second limit.
+MESSAGES = ("send", "copyMessage", "forwardMessage", "editMessage")
 
 
 def retry_seconds(err: RetryAfter) -> float:
@@ -38,12 +44,23 @@ def never_arrived(err: TimedOut) -> bool:
 
 class RetryingLimiter(BaseRateLimiter[None]):
     """Retry a call on 429 (after retry_after) and on transient faults (growing back-off),
-    within `max_wait` seconds of waiting in all; then the error goes to the caller."""
+    within `max_wait` seconds of waiting in all; then the error goes to the caller. With a
+    `rate`, messages go out at most that many a second, each attempt counted."""
 
-    def __init__(self, max_wait: float = 30.0, attempts: int = 6, first_delay: float = 0.25):
+    def __init__(
+        self,
+        max_wait: float = 30.0,
+        attempts: int = 6,
+        first_delay: float = 0.25,
+        rate: float | None = None,
+    ):
         self.max_wait = max_wait
         self.attempts = attempts
         self.first_delay = first_delay
+        self.rate = rate
+        # A bucket of one, leaking `rate` a second: messages at least 1/rate s apart, so no
+        # second ever holds more than `rate` (a bigger bucket lets a burst double up on it).
+        self._limiter = AsyncLimiter(1, 1 / rate) if rate else None
 
     async def initialize(self) -> None:
         pass
@@ -63,8 +80,12 @@ class RetryingLimiter(BaseRateLimiter[None]):
         if endpoint == "getUpdates":  # the poller has its own back-off
             return await callback(*args, **kwargs)
         waited = 0.0
+        counted = endpoint.startswith(MESSAGES) and endpoint != "sendChatAction"
+        limiter = self._limiter if counted else None
         for attempt in range(1, self.attempts + 1):
             try:
+                if limiter is not None:
+                    await limiter.acquire()
                 return await callback(*args, **kwargs)
             except RetryAfter as err:
                 delay = retry_seconds(err)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_SPOTIFY_API_URL = "https://api.spotify.com/v1/"
 DEFAULT_SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+# Telegram's rule for setWebhook's secret_token.
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}  # where a plain-http webhook is allowed (tests)
 
 
 class SettingsError(ValueError):
@@ -29,6 +34,17 @@ class Settings:
     history_retention_days: int = 365
     max_image_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    webhook_url: str = ""  # "": polling; else the public https URL Telegram POSTs updates to
+    webhook_secret: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8080
+    webhook_max_connections: int = 40
+    web_concurrency: int = 1  # webhook worker processes
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL: where the workers take Telegram's POSTs."""
+        return urllib.parse.urlsplit(self.webhook_url).path or "/"
 
     @property
     def spotify_enabled(self) -> bool:
@@ -62,6 +78,17 @@ class Settings:
         backend = get("MODEL_BACKEND", "litert").lower()
         if backend not in {"litert", "keras"}:
             raise SettingsError(f"MODEL_BACKEND must be 'litert' or 'keras', got {backend!r}")
+        webhook_url, webhook_secret = get("WEBHOOK_URL"), get("WEBHOOK_SECRET")
+        if webhook_secret and not WEBHOOK_SECRET_RE.fullmatch(webhook_secret):
+            raise SettingsError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        if webhook_url:
+            url = urllib.parse.urlsplit(webhook_url)
+            local = url.scheme == "http" and url.hostname in LOOPBACK_HOSTS
+            if not (url.scheme == "https" and url.hostname) and not local:
+                raise SettingsError(f"WEBHOOK_URL must be an https:// URL, got {webhook_url!r}")
+        max_connections = number("WEBHOOK_MAX_CONNECTIONS", 40)
+        if max_connections > 100:  # Telegram's range is 1-100
+            raise SettingsError(f"WEBHOOK_MAX_CONNECTIONS must be 1-100, got {max_connections}")
         return cls(
             telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
             telegram_api_url=get("TELEGRAM_API_URL").rstrip("/"),
@@ -76,4 +103,10 @@ class Settings:
             history_retention_days=number("HISTORY_RETENTION_DAYS", 365),
             max_image_bytes=number("MAX_IMAGE_BYTES", 20 * 1024 * 1024),
             max_image_pixels=number("MAX_IMAGE_PIXELS", 40_000_000),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            webhook_listen=get("WEBHOOK_LISTEN", "127.0.0.1"),
+            webhook_port=number("WEBHOOK_PORT", 8080),
+            webhook_max_connections=max_connections,
+            web_concurrency=number("WEB_CONCURRENCY", 1),
         )

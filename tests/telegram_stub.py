@@ -16,7 +16,14 @@ Hooks run before a method (``fail_next``, ``hold``) and may block or raise ApiEr
 (``flood``: 429 with retry_after, ``fail``: e.g. 502, ``drop``: the connection closed without an
 answer) plug in there, for Bot API methods and for file downloads ("download"). Group chats,
 channel posts and edits come from ``send_to_group``, ``channel_post`` and ``edit_message``;
-``push_update`` takes any raw JSON (a poison update), as webhook delivery will.
+``push_update`` takes any raw JSON (a poison update).
+
+Push mode, as Telegram's webhook: after ``setWebhook`` the queued updates (and those queued
+later) are POSTed as JSON to its URL with the secret header, up to ``max_connections`` at once,
+instead of waiting for getUpdates (which then answers 409). A non-2xx answer or a dropped
+connection is retried with a growing back-off; each attempt is recorded as a "push" call
+(params ``update_id``; result ``status`` and the answering ``worker``, from the bot's
+X-MoodTune-Worker header; ``ok`` when 2xx), so ``wait_for("push", ...)`` awaits them.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import asyncio
 import contextlib
 import email.parser
 import email.policy
+import http.client
 import io
 import itertools
 import json
@@ -252,8 +260,21 @@ class _Handler(BaseHTTPRequestHandler):
 class TelegramStub:
     """The fake Bot API; ``tests.loopback.serving`` runs one for a test."""
 
-    def __init__(self, token: str = "123456:TEST-token", *, max_poll_wait: float = 0.25) -> None:
+    def __init__(
+        self,
+        token: str = "123456:TEST-token",
+        *,
+        max_poll_wait: float = 0.25,
+        push_backoff: tuple[float, float] = (0.05, 2.0),
+    ) -> None:
         self.token = token
+        # Push mode: the first retry's delay, doubling up to the second (Telegram's is longer).
+        self.push_backoff = push_backoff
+        self._webhook: JSONDict | None = None
+        self._pushers: list[threading.Thread] = []
+        self._pushing: set[int] = set()  # update ids being POSTed now
+        self._retry: dict[int, tuple[float, int]] = {}  # update id: (next try, failures)
+        self._push_error: tuple[int, str] | None = None  # (date, message) of the last failure
         # A long poll lasts at most this (not the bot's 10 s), so a fresh bot is seen polling
         # soon after it starts; a pushed update still ends the poll at once.
         self.max_poll_wait = max_poll_wait
@@ -284,7 +305,9 @@ class TelegramStub:
         self._server: _Server | None = None
         self._methods: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": lambda p: self.bot_user,
-            "deleteWebhook": lambda p: True,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": self._webhook_info,
+            "deleteWebhook": self._delete_webhook,
             "getUpdates": self._get_updates,
             "setMyCommands": self._set_my_commands,
             "sendChatAction": lambda p: bool(self._chat(p)),
@@ -318,7 +341,10 @@ class TelegramStub:
             self._server.server_close()
         with self._lock:
             self._changed.wait_for(lambda: not self._in_flight, timeout)
-            return self._in_flight
+            left = self._in_flight
+        for pusher in self._pushers:
+            pusher.join(timeout)
+        return left + sum(p.is_alive() for p in self._pushers)
 
     @property
     def root_url(self) -> str:
@@ -732,11 +758,100 @@ class TelegramStub:
 
     def _get_updates(self, p: JSONDict) -> list[JSONDict]:
         """Updates from ``offset`` on (those below it are confirmed: dropped); long-polls."""
+        if self._webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                           " use deleteWebhook to delete the webhook first")  # fmt: skip
         deadline = time.monotonic() + min(float(p.get("timeout", 0)), self.max_poll_wait)
         self._updates = [u for u in self._updates if u["update_id"] >= int(p.get("offset", 0))]
         while not self._updates and not self._stopping and time.monotonic() < deadline:
             self._changed.wait(deadline - time.monotonic())
         return self._updates
+
+    # -- push mode (webhook)
+
+    def _set_webhook(self, p: JSONDict) -> bool:
+        if not str(p.get("url", "")).startswith(("https://", "http://127.0.0.1:")):
+            raise _bad("bad webhook: an HTTPS URL must be provided for webhook")
+        self._webhook = {
+            "url": p["url"],
+            "secret": p.get("secret_token", ""),
+            "max_connections": int(p.get("max_connections", 40)),
+            "allowed_updates": p.get("allowed_updates"),
+        }
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        while len(self._pushers) < self._webhook["max_connections"]:
+            self._pushers.append(threading.Thread(target=self._push_loop, daemon=True))
+            self._pushers[-1].start()
+        self._changed.notify_all()
+        return True
+
+    def _delete_webhook(self, p: JSONDict) -> bool:
+        self._webhook = None
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    def _webhook_info(self, p: JSONDict) -> JSONDict:
+        info = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        if (hook := self._webhook) is None:
+            return info | {"pending_update_count": len(self._updates)}
+        info |= {"url": hook["url"], "pending_update_count": len(self._updates)}
+        info |= {"max_connections": hook["max_connections"]}
+        if hook["allowed_updates"] is not None:
+            info["allowed_updates"] = hook["allowed_updates"]
+        if self._push_error:
+            info["last_error_date"], info["last_error_message"] = self._push_error
+        return info
+
+    def _next_push(self) -> tuple[JSONDict, JSONDict] | None:
+        """(webhook, update) for a free pusher once one is due; None when the stub stops."""
+        while not self._stopping:
+            hook, wait = self._webhook, 0.5
+            if hook is not None and len(self._pushing) < hook["max_connections"]:
+                allowed = hook["allowed_updates"]
+                if allowed:  # Telegram never sends the other kinds
+                    self._updates = [u for u in self._updates if not set(allowed).isdisjoint(u)]
+                now = time.monotonic()
+                for update in self._updates:
+                    uid = update["update_id"]
+                    due = self._retry.get(uid, (now, 0))[0]
+                    if uid not in self._pushing and due <= now:
+                        self._pushing.add(uid)
+                        self._in_flight += 1
+                        return dict(hook), update
+                    if uid not in self._pushing:
+                        wait = min(wait, due - now)
+            self._changed.wait(max(wait, 0.001))
+        return None
+
+    def _push_loop(self) -> None:
+        while True:
+            with self._lock:
+                if (job := self._next_push()) is None:
+                    return
+            hook, update = job
+            status, worker = _post(hook, update)
+            uid = update["update_id"]
+            with self._lock:
+                self._pushing.discard(uid)
+                self._in_flight -= 1
+                if 200 <= status < 300:
+                    self._updates = [u for u in self._updates if u["update_id"] != uid]
+                    self._retry.pop(uid, None)
+                else:
+                    failures = self._retry.get(uid, (0.0, 0))[1] + 1
+                    first, most = self.push_backoff
+                    delay = min(first * 2 ** (failures - 1), most)
+                    self._retry[uid] = (time.monotonic() + delay, failures)
+                    reason = f"Wrong response from the webhook: {status}" if status else (
+                        "Connection reset by peer")  # fmt: skip
+                    self._push_error = (int(time.time()), reason)
+                self._changed.notify_all()
+            outcome = {"result": {"status": status, "worker": worker}}
+            if not 200 <= status < 300:
+                outcome["error"] = {"status": status}
+            self._record("push", {"update_id": uid}, **outcome)
 
     def _set_my_commands(self, p: JSONDict) -> bool:
         self._commands[p.get("language_code")] = p["commands"]
@@ -802,6 +917,24 @@ class TelegramStub:
             raise _bad("invalid file_id")
         size = {} if file_id in self._sizes_hidden else {"file_size": len(data)}
         return {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_path": file_id} | size
+
+
+def _post(hook: JSONDict, update: JSONDict, timeout: float = 60.0) -> tuple[int, str | None]:
+    """POST one update to the webhook: (HTTP status or 0 if the connection failed, worker)."""
+    url = urllib.parse.urlsplit(hook["url"])
+    conn = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if hook["secret"]:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret"]
+    try:
+        conn.request("POST", url.path or "/", json.dumps(update).encode(), headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("X-MoodTune-Worker")
+    except (OSError, http.client.HTTPException):  # refused, reset, timed out
+        return 0, None
+    finally:
+        conn.close()
 
 
 def _markup(p: JSONDict) -> JSONDict:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, InvalidToken
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken
 
 from tests.loopback import serving
 from tests.telegram_stub import TelegramStub, parse_html
@@ -153,3 +155,50 @@ async def test_expect_no_call_fails_as_soon_as_the_call_is_made(bot: Bot, telegr
         async with asyncio.timeout(30):
             await telegram_stub.expect_no_call("sendMessage", within=60, since=mark)
     await sent
+
+
+async def test_push_mode_posts_with_the_secret_and_retries_until_2xx(bot: Bot, telegram_stub):
+    """After setWebhook: each update POSTed with the secret, retried after a 5xx answer or a
+    dropped connection, updates of kinds not allowed never sent, getUpdates refused (409)."""
+    answers = iter([500, 0, 200, 200])  # 0: close the connection without a word
+    seen: list[tuple[str | None, dict]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), body))
+            if (status := next(answers)) == 0:
+                self.close_connection = True
+                return
+            self.send_response(status)
+            self.send_header("X-MoodTune-Worker", "77")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        await bot.set_webhook(url, secret_token="s3", allowed_updates=["message"])
+        telegram_stub.inline_query(USER, "songs")  # not allowed: never sent
+        first = telegram_stub.send_text(USER, "hi")
+        second = telegram_stub.send_text(USER, "again")
+        pushes = await telegram_stub.wait_for("push", lambda c: c.ok, count=2, timeout=30)
+        assert {c.params["update_id"] for c in pushes} == {first["update_id"], second["update_id"]}
+        assert {c.result["worker"] for c in pushes} == {"77"}
+        statuses = [c.result["status"] for c in telegram_stub.calls("push", since=0)]
+        assert sorted(statuses) == [0, 200, 200, 500]
+        assert all(body in (first, second) for _, body in seen) and len(seen) == 4
+        assert {secret for secret, _ in seen} == {"s3"}
+        info = await bot.get_webhook_info()
+        assert (info.url, info.pending_update_count) == (url, 0)
+        with pytest.raises(Conflict):
+            await bot.get_updates()
+        await bot.delete_webhook()
+        assert (await bot.get_webhook_info()).url == ""
+    finally:
+        server.shutdown()
+        server.server_close()
