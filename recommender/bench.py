@@ -22,10 +22,12 @@ Prints numbers; it is not a test. Sections:
   families chosen with /genres are exempt), and disliked songs or artists coming back.
 * Agreement with the human labels of data_moods.csv (Happy / Sad / Energetic / Calm), each
   label mapped before any measurement to the one target that means the same thing
-  (LABEL_REGIONS). Every track is scored by each of the four targets exactly as the engine
-  scores it (feature distance + mood-model term + gates; genre families and popularity are not
-  known for these tracks), with a mood model fit on the other folds (stratified 5-fold CV,
-  repeated over fold shuffles), and classified to the best-scoring target. Also shown: the
+  (`recommender.mood_fit.LABEL_REGIONS`). Every track is scored by each of the four targets
+  exactly as the engine scores it (feature distance + mood-model term + gates; genre families
+  and popularity are not known for these tracks), with a mood model fit on the other folds and
+  the model weight those other folds chose by their own inner cross-validation (nested
+  stratified 5-fold CV, repeated over fold shuffles; the chosen weights are printed), and
+  classified to the best-scoring target. Also shown: the same at the old hand-set weight, the
   mood fit without gates, the model alone, the feature distance alone, and the majority label.
 """
 
@@ -45,21 +47,21 @@ import numpy as np
 from models.emotion import Emotion
 from recommender.catalog import DEFAULT_PATH, load_catalog
 from recommender.engine import Recommender
-from recommender.mood_model import LABELS, held_out_predictions, read_labelled
-from recommender.moods import NEGATIVE_EMOTIONS, Strategy, Target, target_for
+from recommender.mood_fit import (
+    INNER_FOLDS,
+    INNER_REPEATS,
+    LABEL_REGIONS,
+    WEIGHT_GRID,
+    classify,
+    outer_folds,
+)
+from recommender.mood_model import LABELS, load_model, read_labelled
+from recommender.moods import NEGATIVE_EMOTIONS, Strategy, target_for
 from recommender.preferences import Preferences
 from recommender.track import Mood, Track
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = PROJECT_ROOT.parent / "shared" / "datasets" / "music" / "data_moods.csv"
-# Each label's one region of ours, fixed before looking at any result. Energetic -> exercise
-# rather than angry: the labels are about drive, not hostility.
-LABEL_REGIONS: dict[str, Target] = {
-    "Calm": target_for(None, Mood.RELAXING),
-    "Energetic": target_for(None, Mood.EXERCISE),
-    "Happy": target_for(Emotion.HAPPY, None, Strategy.MATCH),
-    "Sad": target_for(Emotion.SAD, None, Strategy.MATCH),
-}
 SHOWN = ("valence", "energy", "danceability", "acousticness", "instrumentalness", "speechiness")
 LANGUAGES = ("ko", "es", "ja", "pt", "zh")
 CPU_MS: list[float] = []  # CPU time of every timed reply: wall time minus waiting for a core
@@ -235,23 +237,24 @@ def bench_feedback(rec: Recommender, users: int, requests: int, n: int) -> None:
 def agreement(labels_path: Path, repeats: int = 5) -> None:
     """Held-out agreement of the engine's scores with data_moods.csv (see module doc)."""
     features, labels, _ = read_labelled(labels_path)
-    regions = [LABEL_REGIONS[label] for label in LABELS]
-    views = {
-        "engine score (distance + model + gates)": lambda t, x, p: t.audio_score(x, p),
-        "mood fit (distance + model, no gates)": lambda t, x, p: (
-            t.distance(x) + (t.audio_score(x, p) - t.audio_score(x, None))
-        ),
-        "feature distance + gates (no model)": lambda t, x, p: t.audio_score(x, None),
+    views: dict[str, Any] = {
+        "engine score (distance + model + gates)": lambda x, p, w: classify(x, p, w),
+        "  the same at the old hand-set weight 0.5": lambda x, p, w: classify(x, p, 0.5),
+        "mood fit (distance + model, no gates)": lambda x, p, w: classify(x, p, w, gates=False),
+        "feature distance + gates (no model)": lambda x, p, w: classify(x, None, w),
+        "model alone": lambda x, p, w: p.argmax(axis=1),
     }
     confusion = np.zeros((len(LABELS), len(LABELS)), dtype=int)
-    results: dict[str, list[float]] = {name: [] for name in [*views, "model alone"]}
+    results: dict[str, list[float]] = {name: [] for name in views}
+    chosen: list[list[float]] = []
     for seed in range(repeats):
         right: Counter[str] = Counter()
-        for idx, model in held_out_predictions(features, labels, folds=5, seed=seed):
+        chosen.append([])
+        for idx, model, weight in outer_folds(features, labels, folds=5, seed=seed):
+            chosen[-1].append(weight)
             x, probs = features[idx], model.probabilities(features[idx])
-            right["model alone"] += int((probs.argmax(axis=1) == labels[idx]).sum())
-            for name, score in views.items():
-                ours = np.stack([score(t, x, probs) for t in regions], axis=1).argmin(axis=1)
+            for name, view in views.items():
+                ours = view(x, probs, weight)
                 right[name] += int((ours == labels[idx]).sum())
                 if seed == 0 and name.startswith("engine"):
                     np.add.at(confusion, (labels[idx], ours), 1)
@@ -260,6 +263,16 @@ def agreement(labels_path: Path, repeats: int = 5) -> None:
     majority = np.bincount(labels).max() / len(labels)
     mapping = ", ".join(f"{lab}={LABEL_REGIONS[lab].name}" for lab in LABELS)
     print(f"{len(labels)} labelled tracks; regions {mapping}; stratified 5-fold CV x {repeats}")
+    print(
+        f"  model weight chosen inside each outer training part (inner {INNER_FOLDS}-fold CV x "
+        f"{INNER_REPEATS}, one-SE rule, grid {', '.join(f'{w:g}' for w in WEIGHT_GRID)}):"
+    )
+    for seed, weights in enumerate(chosen):
+        print(f"    repeat {seed}: folds " + " ".join(f"{w:g}" for w in weights))
+    try:
+        print(f"  served weight (same procedure on all labels): {load_model().model_weight:g}")
+    except (OSError, ValueError, KeyError):
+        print("  served weight: mood model unreadable")
     for name, accs in results.items():
         spread = f"{min(accs):.1%}-{max(accs):.1%}"
         print(f"  {name:<42} {np.mean(accs):>6.1%}  (repeats {spread})")

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender import mood_fit
 from recommender.build_catalog import build_catalog
 from recommender.catalog import Catalog
+from recommender.mood_fit import WEIGHT_GRID
 from recommender.mood_model import LABELS, MoodModel, cross_validate, fit, load_model
 
 SONGS = ["track_id", "track_name", "track_artist", "track_popularity", "track_album_name",
@@ -135,6 +137,7 @@ def test_rebuilds_are_byte_identical(sources, tmp_path: Path) -> None:
     with zipfile.ZipFile(first) as archive:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert load_model(model).trained_on == 48
+    assert load_model(model).model_weight in WEIGHT_GRID
 
 
 def test_mood_model_learns_and_round_trips() -> None:
@@ -148,3 +151,24 @@ def test_mood_model_learns_and_round_trips() -> None:
     again = MoodModel.from_json(model.to_json())
     assert np.allclose(again.probabilities(features), model.probabilities(features), atol=1e-4)
     assert fit(features, labels).to_json() == model.to_json()  # deterministic
+
+
+def test_each_outer_fold_chooses_its_weight_without_its_held_out_tracks(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(len(LABELS)), 15)
+    features = rng.uniform(0, 1, (len(labels), 9)).astype(np.float32)
+    features[:, -1] = np.arange(len(labels))  # a row id the weight choice can report
+    seen: list[set[int]] = []
+    choose = mood_fit.choose_weight
+
+    def spy(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
+        seen.append({int(v) for v in x[:, -1]})
+        return choose(x, y, seed)
+
+    monkeypatch.setattr(mood_fit, "choose_weight", spy)
+    folds = mood_fit.outer_folds(features, labels, folds=5, seed=0)
+    assert len(folds) == len(seen) == 5
+    for (held_out, _, weight), rows in zip(folds, seen, strict=True):
+        assert weight in WEIGHT_GRID
+        assert rows.isdisjoint(held_out.tolist()) and len(rows) + len(held_out) == len(labels)
+    assert choose(features, labels, 3) == choose(features, labels, 3)  # deterministic
