@@ -12,7 +12,7 @@ import pytest
 from recommender import mood_fit
 from recommender.build_catalog import build_catalog
 from recommender.catalog import Catalog
-from recommender.mood_fit import WEIGHT_GRID
+from recommender.mood_fit import TEMPO_FLOORS, WEIGHT_GRID
 from recommender.mood_model import LABELS, MoodModel, cross_validate, fit, load_model
 
 SONGS = ["track_id", "track_name", "track_artist", "track_popularity", "track_album_name",
@@ -153,22 +153,73 @@ def test_mood_model_learns_and_round_trips() -> None:
     assert fit(features, labels).to_json() == model.to_json()  # deterministic
 
 
-def test_each_outer_fold_chooses_its_weight_without_its_held_out_tracks(monkeypatch) -> None:
+def test_each_outer_fold_chooses_weight_and_tempo_floor_without_its_held_out_tracks(
+    monkeypatch,
+) -> None:
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(len(LABELS)), 15)
     features = rng.uniform(0, 1, (len(labels), 9)).astype(np.float32)
-    features[:, -1] = np.arange(len(labels))  # a row id the weight choice can report
-    seen: list[set[int]] = []
-    choose = mood_fit.choose_weight
+    features[:, -1] = np.arange(len(labels))  # a row id the inner choice can report
+    # Rows each outer fold's inner choice fit a model on or scored, and the training part it got.
+    looked: list[set[int]] = []
+    given: list[set[int]] = []
+    choose, fit_, grid = mood_fit.choose, mood_fit.fit, mood_fit.classify_grid
 
-    def spy(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
-        seen.append({int(v) for v in x[:, -1]})
-        return choose(x, y, seed)
+    def ids(x: np.ndarray) -> set[int]:
+        return {int(v) for v in x[:, -1]}
 
-    monkeypatch.setattr(mood_fit, "choose_weight", spy)
+    def spy_choose(x: np.ndarray, y: np.ndarray, seed: int = 0) -> mood_fit.Choice:
+        looked.append(set())
+        given.append(ids(x))
+        try:
+            return choose(x, y, seed)
+        finally:
+            looked.append(set())  # the outer fit after the choice is not the inner choice's
+
+    def spy_fit(x: np.ndarray, y: np.ndarray) -> MoodModel:
+        if looked:
+            looked[-1] |= ids(x)
+        return fit_(x, y)
+
+    def spy_grid(x: np.ndarray, *args) -> np.ndarray:
+        if looked:
+            looked[-1] |= ids(x)
+        return grid(x, *args)
+
+    monkeypatch.setattr(mood_fit, "choose", spy_choose)
+    monkeypatch.setattr(mood_fit, "fit", spy_fit)
+    monkeypatch.setattr(mood_fit, "classify_grid", spy_grid)
     folds = mood_fit.outer_folds(features, labels, folds=5, seed=0)
-    assert len(folds) == len(seen) == 5
-    for (held_out, _, weight), rows in zip(folds, seen, strict=True):
-        assert weight in WEIGHT_GRID
-        assert rows.isdisjoint(held_out.tolist()) and len(rows) + len(held_out) == len(labels)
+    inner = looked[0::2]
+    assert len(folds) == len(given) == len(inner) == 5
+    for fold, rows, seen in zip(folds, given, inner, strict=True):
+        held_out = set(fold.held_out.tolist())
+        assert fold.choice.weight in WEIGHT_GRID and fold.choice.floor_weight in WEIGHT_GRID
+        assert fold.choice.floor in TEMPO_FLOORS
+        assert rows.isdisjoint(held_out) and len(rows) + len(held_out) == len(labels)
+        assert seen == rows  # every training row took part, no held-out one did
     assert choose(features, labels, 3) == choose(features, labels, 3)  # deterministic
+
+
+def test_grid_scores_as_the_engine_and_moves_only_the_exercise_tempo_floor() -> None:
+    rng = np.random.default_rng(2)
+    features = rng.uniform(0, 1, (300, 9))
+    probs = rng.dirichlet(np.ones(len(LABELS)), 300)
+    served = mood_fit.served_floor()
+    assert served == 90 and served in TEMPO_FLOORS
+    grid = mood_fit.classify_grid(features, probs)
+    assert grid.shape == (len(TEMPO_FLOORS), len(WEIGHT_GRID), 300)
+    for j, weight in enumerate(WEIGHT_GRID):
+        assert (
+            grid[TEMPO_FLOORS.index(served), j] == mood_fit.classify(features, probs, weight)
+        ).all()
+    # An energetic 85 bpm song the model calls Energetic: exercise with no floor or at 80,
+    # not from 90 bpm up.
+    song = np.array([[0.6, 0.95, 0.7, 0.05, 0.0, 0.05, (85 - 50) / 150, 0.85, 1.0]])
+    energetic = np.array([[0.0, 1.0, 0.0, 0.0]])
+    picked = mood_fit.classify_grid(song, energetic, weights=(0.5,))[:, 0, 0]
+    is_energetic = [int(label) == LABELS.index("Energetic") for label in picked]
+    assert is_energetic == [floor is None or floor < 85 for floor in TEMPO_FLOORS]
+    exercise = mood_fit.LABEL_REGIONS["Energetic"]
+    assert mood_fit.with_tempo_floor(exercise, None).gates == (("energy", 0.7, None),)
+    assert mood_fit.with_tempo_floor(exercise, 90) == exercise
