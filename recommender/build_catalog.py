@@ -28,7 +28,8 @@ entry order and timestamps (`catalog_file.encode`); so rebuilding from the same 
 byte-identical files.
 
 The mood model (`recommender.mood_model`) is fit on all of `data_moods.csv` and written beside
-the catalog with its cross-validated accuracy.
+the catalog with its cross-validated accuracy and the weight the engine gives it, chosen by
+cross-validation on the same labels (`recommender.mood_fit`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender import genres as G
-from recommender import mood_model
+from recommender import mood_fit, mood_model
 from recommender.catalog import DEFAULT_PATH, normalise_key
 from recommender.catalog_file import FORMAT_VERSION, UNIT_FEATURES, encode, text_array
 from recommender.track import SPOTIFY_ID
@@ -90,6 +91,7 @@ class BuildReport:
     bytes_written: int = 0
     model_cv: list[float] = field(default_factory=list)
     labelled: int = 0
+    model_weight: float | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
@@ -106,6 +108,8 @@ class BuildReport:
                 f"mood model: {self.labelled} labelled tracks, held-out accuracy "
                 f"{np.mean(self.model_cv):.1%} (5-fold CV x {len(self.model_cv)}: {cv})"
             )
+        if self.model_weight is not None:
+            out.append(f"model weight in the engine's score: {self.model_weight:g} (inner CV)")
         return out
 
 
@@ -368,8 +372,15 @@ def build_catalog(
     features, labels, _ = mood_model.read_labelled(moods)
     report.labelled = len(labels)
     report.model_cv = mood_model.cross_validate(features, labels)
+    report.model_weight = mood_fit.choose_weight(features, labels)
     model = mood_model.fit(features, labels)
-    model = mood_model.MoodModel(**{**vars(model), "cv_accuracy": float(np.mean(report.model_cv))})
+    model = mood_model.MoodModel(
+        **{
+            **vars(model),
+            "cv_accuracy": float(np.mean(report.model_cv)),
+            "model_weight": report.model_weight,
+        }
+    )
     _write_atomic(model_out, model.to_json().encode("utf-8"))
     return report
 

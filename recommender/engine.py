@@ -150,7 +150,7 @@ class Recommender:
         catalog = self.catalog
         affinity = target.family_affinity()[np.minimum(catalog.family_codes, len(FAMILY_IDS))]
         scores = (
-            target.audio_score(catalog.features, self.moods)
+            target.audio_score(catalog.features, self.moods, self.model.model_weight)
             - FAMILY_WEIGHT * affinity
             - POPULARITY_WEIGHT * catalog.popularity
         ).astype(np.float32)

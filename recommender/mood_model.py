@@ -4,7 +4,8 @@ Multinomial logistic regression in numpy: eight audio features (on the catalog's
 then standardised) -> P(Calm), P(Energetic), P(Happy), P(Sad). Full-batch gradient descent from
 zeros with a fixed step count, so a fit is a pure function of its data (no random start, no
 early stopping). The hyperparameters are fixed, not searched: L2 0.01 sat in the middle of a
-flat 0.001-0.1 range in a first look, and nothing else is tuned on the labels.
+flat 0.001-0.1 range in a first look. The one number learned beside the weights is how much the
+engine trusts the model (`model_weight`, chosen by cross-validation in `recommender.mood_fit`).
 
 Agreement is measured by stratified k-fold cross-validation, repeated over several fold
 shuffles: each track is scored by a model that never saw it. The catalog build records the
@@ -52,6 +53,8 @@ class MoodModel:
     bias: np.ndarray  # (labels,)
     cv_accuracy: float | None = None
     trained_on: int = 0
+    # The model term's weight in the engine's score; the build chooses it (recommender.mood_fit).
+    model_weight: float = 0.5
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """Rows of a normalised feature matrix (catalog.FEATURES order) -> (n, 4) probabilities."""
@@ -74,6 +77,7 @@ class MoodModel:
             "l2": L2,
             "steps": STEPS,
             "trained_on": self.trained_on,
+            "model_weight": self.model_weight,
             "cv_accuracy": None if self.cv_accuracy is None else round(self.cv_accuracy, 4),
         }
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
@@ -90,6 +94,7 @@ class MoodModel:
             bias=np.asarray(data["bias"]),
             cv_accuracy=data.get("cv_accuracy"),
             trained_on=int(data.get("trained_on", 0)),
+            model_weight=float(data["model_weight"]),
         )
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender import mood_fit
 from recommender.build_catalog import build_catalog
 from recommender.catalog import Catalog
+from recommender.mood_fit import TEMPO_FLOORS, WEIGHT_GRID
 from recommender.mood_model import LABELS, MoodModel, cross_validate, fit, load_model
 
 SONGS = ["track_id", "track_name", "track_artist", "track_popularity", "track_album_name",
@@ -135,6 +137,7 @@ def test_rebuilds_are_byte_identical(sources, tmp_path: Path) -> None:
     with zipfile.ZipFile(first) as archive:
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert load_model(model).trained_on == 48
+    assert load_model(model).model_weight in WEIGHT_GRID
 
 
 def test_mood_model_learns_and_round_trips() -> None:
@@ -148,3 +151,75 @@ def test_mood_model_learns_and_round_trips() -> None:
     again = MoodModel.from_json(model.to_json())
     assert np.allclose(again.probabilities(features), model.probabilities(features), atol=1e-4)
     assert fit(features, labels).to_json() == model.to_json()  # deterministic
+
+
+def test_each_outer_fold_chooses_weight_and_tempo_floor_without_its_held_out_tracks(
+    monkeypatch,
+) -> None:
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(len(LABELS)), 15)
+    features = rng.uniform(0, 1, (len(labels), 9)).astype(np.float32)
+    features[:, -1] = np.arange(len(labels))  # a row id the inner choice can report
+    # Rows each outer fold's inner choice fit a model on or scored, and the training part it got.
+    looked: list[set[int]] = []
+    given: list[set[int]] = []
+    choose, fit_, grid = mood_fit.choose, mood_fit.fit, mood_fit.classify_grid
+
+    def ids(x: np.ndarray) -> set[int]:
+        return {int(v) for v in x[:, -1]}
+
+    def spy_choose(x: np.ndarray, y: np.ndarray, seed: int = 0) -> mood_fit.Choice:
+        looked.append(set())
+        given.append(ids(x))
+        try:
+            return choose(x, y, seed)
+        finally:
+            looked.append(set())  # the outer fit after the choice is not the inner choice's
+
+    def spy_fit(x: np.ndarray, y: np.ndarray) -> MoodModel:
+        if looked:
+            looked[-1] |= ids(x)
+        return fit_(x, y)
+
+    def spy_grid(x: np.ndarray, *args) -> np.ndarray:
+        if looked:
+            looked[-1] |= ids(x)
+        return grid(x, *args)
+
+    monkeypatch.setattr(mood_fit, "choose", spy_choose)
+    monkeypatch.setattr(mood_fit, "fit", spy_fit)
+    monkeypatch.setattr(mood_fit, "classify_grid", spy_grid)
+    folds = mood_fit.outer_folds(features, labels, folds=5, seed=0)
+    inner = looked[0::2]
+    assert len(folds) == len(given) == len(inner) == 5
+    for fold, rows, seen in zip(folds, given, inner, strict=True):
+        held_out = set(fold.held_out.tolist())
+        assert fold.choice.weight in WEIGHT_GRID and fold.choice.floor_weight in WEIGHT_GRID
+        assert fold.choice.floor in TEMPO_FLOORS
+        assert rows.isdisjoint(held_out) and len(rows) + len(held_out) == len(labels)
+        assert seen == rows  # every training row took part, no held-out one did
+    assert choose(features, labels, 3) == choose(features, labels, 3)  # deterministic
+
+
+def test_grid_scores_as_the_engine_and_moves_only_the_exercise_tempo_floor() -> None:
+    rng = np.random.default_rng(2)
+    features = rng.uniform(0, 1, (300, 9))
+    probs = rng.dirichlet(np.ones(len(LABELS)), 300)
+    served = mood_fit.served_floor()
+    assert served == 90 and served in TEMPO_FLOORS
+    grid = mood_fit.classify_grid(features, probs)
+    assert grid.shape == (len(TEMPO_FLOORS), len(WEIGHT_GRID), 300)
+    for j, weight in enumerate(WEIGHT_GRID):
+        assert (
+            grid[TEMPO_FLOORS.index(served), j] == mood_fit.classify(features, probs, weight)
+        ).all()
+    # An energetic 85 bpm song the model calls Energetic: exercise with no floor or at 80,
+    # not from 90 bpm up.
+    song = np.array([[0.6, 0.95, 0.7, 0.05, 0.0, 0.05, (85 - 50) / 150, 0.85, 1.0]])
+    energetic = np.array([[0.0, 1.0, 0.0, 0.0]])
+    picked = mood_fit.classify_grid(song, energetic, weights=(0.5,))[:, 0, 0]
+    is_energetic = [int(label) == LABELS.index("Energetic") for label in picked]
+    assert is_energetic == [floor is None or floor < 85 for floor in TEMPO_FLOORS]
+    exercise = mood_fit.LABEL_REGIONS["Energetic"]
+    assert mood_fit.with_tempo_floor(exercise, None).gates == (("energy", 0.7, None),)
+    assert mood_fit.with_tempo_floor(exercise, 90) == exercise

@@ -199,9 +199,34 @@ def test_audio_score_uses_the_mood_model_and_gates() -> None:
     fast = np.array([[0.6, 0.9, 0.7, 0.05, 0.0, 0.05, 0.57, 0.88, 1.0]])
     ballad = np.array([[0.6, 0.3, 0.7, 0.05, 0.0, 0.05, 0.2, 0.88, 1.0]])
     energetic, calm = np.array([[0, 1, 0, 0]]), np.array([[1, 0, 0, 0]])
-    assert target.audio_score(fast, energetic) < target.audio_score(fast, calm)
+    assert target.audio_score(fast, energetic, 0.5) < target.audio_score(fast, calm, 0.5)
+    assert target.audio_score(fast, energetic, 0.0) == target.audio_score(fast, calm, 0.0)
     assert target.gate_violations(ballad)[0] == 1 and target.gate_violations(fast)[0] == 0
-    assert target.audio_score(ballad, energetic) > target.audio_score(fast, calm)
+    assert target.audio_score(ballad, energetic, 0.5) > target.audio_score(fast, calm, 0.5)
+
+
+@pytest.mark.parametrize("weight", [0.25, 1.0, 8.0])
+def test_gates_are_hard_at_any_model_weight(weight: float) -> None:
+    target = target_for(None, Mood.EXERCISE)
+    # Inside the gates but as far from the target as a song gets, and sure to be Calm.
+    worst = np.array([[0.0, 0.7, 0.0, 1.0, 1.0, 1.0, 0.27, 0.0, 0.0]])
+    # On target and sure to be Energetic, but soft: a ballad whatever the model says.
+    soft = target.vector()[None, :].copy()
+    soft[0, 1] = 0.69
+    energetic, calm = np.array([[0, 1, 0, 0]]), np.array([[1, 0, 0, 0]])
+    assert target.gate_violations(worst)[0] == 0 and target.gate_violations(soft)[0] == 1
+    assert target.audio_score(soft, energetic, weight) > target.audio_score(worst, calm, weight)
+
+
+def test_exercise_takes_energetic_songs_from_90_bpm_never_ballads() -> None:
+    target = target_for(None, Mood.EXERCISE)
+
+    def track(energy: float, bpm: float) -> np.ndarray:
+        return np.array([[0.6, energy, 0.6, 0.05, 0.0, 0.05, (bpm - 50) / 150, 0.85, 1.0]])
+
+    assert target.gate_violations(track(0.9, 95))[0] == 0  # gym hip-hop, rock
+    assert target.gate_violations(track(0.9, 75))[0] == 1  # power ballad
+    assert target.gate_violations(track(0.5, 128))[0] == 1  # soft
 
 
 def test_table_lists_every_input() -> None:
