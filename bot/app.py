@@ -93,7 +93,7 @@ def build_application(
     """The bot with every handler registered, ready for `run` (model and catalog loaded)."""
 
     async def start(app: MoodTuneApp) -> None:
-        storage = await Storage.open(settings.database_path)
+        storage = await Storage.open(settings.database)
         app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
         app.bot_data.downloader = Downloader(settings.max_image_bytes)
         app.bot_data.selfie_lanes = asyncio.Semaphore(SELFIE_LANES)

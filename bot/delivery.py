@@ -70,7 +70,7 @@ class Delivery:
         try:
             if app.post_init:
                 await app.post_init(app)
-            self._journal = await Journal.open(app.bot_data.settings.database_path)
+            self._journal = await Journal.open(app.bot_data.settings.database)
             await self._journal.forget_done()
             try:  # polling and a webhook exclude each other
                 await app.bot.delete_webhook()

@@ -39,7 +39,7 @@ class Pending:
 
 
 class Journal(Database):
-    """The `updates` table; open with `await Journal.open(path)` (same file as the diary)."""
+    """The `updates` table; open with `await Journal.open(target)` (the diary's database)."""
 
     _wipe: asyncio.Task[None] | None = None
 
@@ -49,19 +49,19 @@ class Journal(Database):
         new: list[int] = []
         async with self._write() as db:
             for raw in updates:
-                cur = await db.execute(
-                    "INSERT OR IGNORE INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)",
+                affected = await db.execute(
+                    "INSERT INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)"
+                    " ON CONFLICT (update_id) DO NOTHING",
                     (raw["update_id"], now, json.dumps(raw, ensure_ascii=False)),
                 )
-                if cur.rowcount > 0:
+                if affected > 0:
                     new.append(raw["update_id"])
-                await cur.close()
         return new
 
     async def pending(self) -> list[Pending]:
         """Updates not yet handled, oldest first."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetch(
                 "SELECT update_id, raw, attempts FROM updates WHERE done_at IS NULL"
                 " ORDER BY update_id"
             )
@@ -70,14 +70,11 @@ class Journal(Database):
     async def started(self, update_id: int) -> int:
         """Count one more attempt at handling this update; returns the count."""
         async with self._write() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?"
-                    " RETURNING attempts",
-                    (update_id,),
-                )
+            row = await db.fetchone(
+                "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ? RETURNING attempts",
+                (update_id,),
             )
-        return int(rows[0]["attempts"]) if rows else 0
+        return int(row["attempts"]) if row is not None else 0
 
     async def done(self, update_id: int) -> None:
         """Handled (or given up on): blank its JSON, keep the id for dedupe."""
@@ -106,16 +103,13 @@ class Journal(Database):
         """Drop handled ids older than KEEP_DONE (or `before`); returns how many went."""
         cutoff = to_db_time(before or datetime.now(UTC) - KEEP_DONE)
         async with self._write() as db:
-            cur = await db.execute(
+            return await db.execute(
                 "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,)
             )
-            removed = max(cur.rowcount, 0)
-            await cur.close()
-        return removed
 
     async def next_offset(self) -> int:
         """One past the highest update id ever kept (0 when empty): where polling resumes."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT max(update_id) AS top FROM updates"))
-        top = rows[0]["top"]
+            row = await db.fetchone("SELECT max(update_id) AS top FROM updates")
+        top = None if row is None else row["top"]
         return 0 if top is None else int(top) + 1
