@@ -13,14 +13,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, overload
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.database import Connection, for_update, from_db_time, to_db_time
 from bot.diary import MoodEntry, PersonState, Source, UserSettings
 from bot.maintenance import Maintenance
+from bot.people import USERS_SQL, People, ensure_user
 from bot.rows import (
     check_confidence,
     check_probabilities,
@@ -32,7 +32,6 @@ from bot.rows import (
     settings_from_row,
 )
 from models.emotion import Emotion
-from recommender.moods import Strategy
 from recommender.track import Mood
 
 _RECENT_TRACKS_SQL = """
@@ -40,21 +39,16 @@ _RECENT_TRACKS_SQL = """
     FROM readings AS r JOIN recommendations AS rec ON rec.reading_id = r.id
     WHERE r.user_id = ? AND r.created_at >= ?
 """
-_USER_COLUMNS = (
-    "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day, learn_face"
-    ", language"
-)
 # The learned read looks at this many of a person's latest face readings at most.
 OUTCOMES_LIMIT = 500
 NOTE_MAX_CHARS = 500
-_USERS_SQL = f"SELECT {_USER_COLUMNS} FROM users"
 
 
 class _Erased(Exception):
     """The person erased their data while this reading was being made: roll it back."""
 
 
-class Storage(Maintenance):
+class Storage(People, Maintenance):
     """Async access to the diary; open with `await Storage.open(path or URL)`."""
 
     # -- readings ----------------------------------------------------------------------------
@@ -127,7 +121,7 @@ class Storage(Maintenance):
         since = None if not_erased_since is None else to_db_time(not_erased_since)
         try:
             async with self._write() as db:
-                await _ensure_user(db, user_id, created)
+                await ensure_user(db, user_id, created)
                 # The person's row lock orders this against their /delete (which takes it
                 # first) and against their other readings, for the first-reading flag.
                 await db.execute(
@@ -315,7 +309,7 @@ class Storage(Maintenance):
                 " ORDER BY created_at",
                 (user_id, active_from),
             )
-            users = await db.fetch(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
+            users = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
             recent = await db.fetch(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
             feedback = await db.fetch(
                 "SELECT track_id, artist, genre, value, created_at FROM feedback"
@@ -351,7 +345,7 @@ class Storage(Maintenance):
             raise ValueError(f"feedback value must be +1 or -1, got {value!r}")
         created = to_db_time(at if at is not None else datetime.now(UTC))
         async with self._write() as db:
-            await _ensure_user(db, user_id, created)
+            await ensure_user(db, user_id, created)
             await db.execute(
                 "INSERT INTO feedback (user_id, track_id, artist, genre, value, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -370,109 +364,8 @@ class Storage(Maintenance):
             removed = affected == 1
         return removed
 
-    async def get_user_settings(self, user_id: int) -> UserSettings:
-        """This user's settings, or the defaults if we have none stored."""
-        async with self._read() as db:
-            rows = await db.fetch(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
-        return next((settings_from_row(row) for row in rows), UserSettings(user_id))
-
-    async def users_with_reminders(self) -> list[UserSettings]:
-        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
-        async with self._read() as db:
-            rows = await db.fetch(
-                f"{_USERS_SQL} WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
-            )
-        return [settings_from_row(row) for row in rows]
-
-    # Each setter returns the settings as stored afterwards.
-
-    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
-        """Daily nudge at this local time (to the minute), or None to stop."""
-        value = None if remind_at is None else f"{remind_at:%H:%M}"
-        return await self._set_user_column(user_id, "remind_at", value)
-
-    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
-        """Weekly summary on this weekday (0 = Monday), or None to stop."""
-        if day is not None and day not in range(7):
-            raise ValueError(f"weekday must be 0..6, got {day!r}")
-        return await self._set_user_column(user_id, "weekly_day", day)
-
-    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
-        """Replace this user's favourite genres (names as in the catalog)."""
-        names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
-        return await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
-
-    async def toggle_favourite_genre(
-        self,
-        user_id: int,
-        genre: str,
-        normalise: Callable[[Sequence[str]], Iterable[str]] = tuple,
-    ) -> UserSettings:
-        """Add `genre` to this user's favourites, or remove it if there, in one unit of work
-        (their row locked between the read and the write). `normalise` maps the stored names
-        first (e.g. to genre families)."""
-        user_id = check_user(user_id)
-        name = str(genre).strip().lower()
-        async with self._write() as db:
-            await _ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
-            row = await db.fetchone(
-                f"SELECT favourite_genres FROM users WHERE user_id = ?{for_update(db)}",
-                (user_id,),
-            )
-            assert row is not None
-            names = set(normalise(json.loads(row["favourite_genres"]))) ^ {name}
-            rows = await db.fetch(
-                f"UPDATE users SET favourite_genres = ? WHERE user_id = ? RETURNING {_USER_COLUMNS}",
-                (json.dumps(sorted(names)), user_id),
-            )
-        return settings_from_row(rows[0])
-
-    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
-        """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
-        name = timezone.strip()
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {timezone!r}") from None
-        return await self._set_user_column(user_id, "timezone", name)
-
-    async def set_language(self, user_id: int, language: str | None) -> UserSettings:
-        """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
-        if language is not None and language not in ("en", "ko", "es"):
-            raise ValueError(f"unsupported language {language!r}")
-        return await self._set_user_column(user_id, "language", language)
-
-    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
-        """Whether their own corrections adapt how their selfies are read."""
-        return await self._set_user_column(user_id, "learn_face", int(bool(on)))
-
-    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> UserSettings:
-        """Set match (songs that fit the mood) or lift (songs to lift it); None = default."""
-        value = None if strategy is None else Strategy.parse(strategy).value
-        return await self._set_user_column(user_id, "strategy", value)
-
-    async def _set_user_column(
-        self, user_id: int, column: str, value: str | int | None
-    ) -> UserSettings:
-        user_id = check_user(user_id)
-        async with self._write() as db:
-            await _ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
-            # `column` is one of our literals, never user input.
-            rows = await db.fetch(
-                f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {_USER_COLUMNS}",
-                (value, user_id),
-            )
-        return settings_from_row(next(iter(rows)))
-
 
 # -- helpers -------------------------------------------------------------------------
-
-
-async def _ensure_user(db: Connection, user_id: int, created: str) -> None:
-    await db.execute(
-        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
-        (user_id, created),
-    )
 
 
 async def _owns(db: Connection, user_id: int, entry_id: int) -> bool:
