@@ -104,7 +104,8 @@ class PostgresServer:
         async def create() -> None:
             con = await asyncpg.connect(self.url())
             try:
-                await con.execute(f"CREATE DATABASE {name}")
+                # FILE_COPY: a third of WAL_LOG's time for a template this small, fsync off.
+                await con.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
             finally:
                 await con.close()
 

@@ -16,6 +16,8 @@ from bot.postgres_db import _lock_key, placeholders
 from bot.service import MoodTune
 from bot.storage import Storage
 from models.emotion import Emotion
+from tests import media
+from tests.test_service import SlowAnalyzer
 
 T0 = datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
 A = 5_000_000_000  # above 2**31: Telegram ids need BIGINT
@@ -65,8 +67,54 @@ async def test_toggling_genres_on_two_workers_keeps_every_toggle(workers):
 async def test_two_services_toggling_at_once_lose_nothing(workers, recommender):
     one, two = (MoodTune(None, recommender, s) for s in workers)  # type: ignore[arg-type]
     offered = recommender.catalog.genres()[:RACERS]
-    await asyncio.gather(*(svc.toggle_genre(A, g) for svc, g in zip([one, two] * 4, offered)))
+    await asyncio.gather(*((one, two)[i % 2].toggle_genre(A, g) for i, g in enumerate(offered)))
     assert set((await one.genres(A)).chosen) == set(offered)
+
+
+async def test_two_services_asking_more_songs_at_once_keep_both_batches(workers, recommender):
+    one, two = (MoodTune(None, recommender, s) for s in workers)  # type: ignore[arg-type]
+    entry = await one.recommend_and_record(A, Emotion.HAPPY, None)
+    [stored] = await workers[0].entries_between(A, T0 - timedelta(days=1), datetime.now(UTC))
+    got = await asyncio.gather(one.more_songs(A, stored.id), two.more_songs(A, stored.id))
+    after = (await workers[1].get_entry(A, stored.id)).track_ids
+    assert after[: len(entry)] == tuple(t.id for t in entry)
+    assert len(after) == len(entry) + sum(len(songs.tracks) for songs in got)
+
+
+async def test_two_services_reading_first_selfies_at_once_say_first_once(
+    workers, analyzer, recommender
+):
+    # Both have read the person (no readings yet) before either stores its reading: the
+    # interleaving where a flag computed from that earlier read says "first" twice.
+    both_read = asyncio.Barrier(2)
+    for storage in workers:
+
+        async def after_both(*args, _add=storage.add_reading, **kw):
+            await both_read.wait()
+            return await _add(*args, **kw)
+
+        storage.add_reading = after_both  # type: ignore[method-assign]
+    one, two = (MoodTune(analyzer, recommender, s) for s in workers)
+    results = await asyncio.gather(
+        *(svc.read_selfie(A, media.smiling_jpeg()) for svc in (one, two))
+    )
+    assert sorted(r.first for r in results) == [False, True]
+
+
+async def test_a_delete_on_one_worker_stops_a_reading_in_flight_on_another(
+    workers, analyzer, recommender
+):
+    slow = SlowAnalyzer(analyzer)
+    reader = MoodTune(slow, recommender, workers[0])
+    eraser = MoodTune(None, recommender, workers[1])  # type: ignore[arg-type]
+    await workers[0].add_feedback(A, "t1", 1)  # something to erase
+    task = asyncio.create_task(reader.read_selfie(A, media.smiling_jpeg()))
+    assert await asyncio.to_thread(slow.entered.wait, 10)  # the reading is in flight
+    assert await eraser.erase(A) > 0
+    slow.gate.set()
+    assert await task is None
+    assert await workers[1].count_readings(A) == 0
+    assert await reader.read_selfie(A, media.smiling_jpeg()) is not None  # later ones count
 
 
 async def test_more_songs_on_two_workers_appends_every_batch(workers):
