@@ -66,13 +66,13 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """A fresh, empty PostgreSQL database for one test."""
-    return postgres_server.new_database()
+    """A fresh, empty PostgreSQL schema (its own search_path) for one test."""
+    return postgres_server.fresh_url()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path) -> str:
-    """A fresh database on each backend: a SQLite file, or a PostgreSQL database."""
+    """A fresh database on each backend: a SQLite file, or a PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite3'}"
     return request.getfixturevalue("postgres_url")

@@ -3,7 +3,7 @@
 `PostgresServer` runs initdb and pg_ctl from the server binaries (`pg_config --bindir`,
 /usr/lib/postgresql/*/bin, or PATH) in a temporary directory, as the `postgres` user when we
 are root (initdb refuses root), on a free port, with durability off (a test server). Each test
-gets a fresh database from `new_database()`.
+gets a fresh schema of its own from `fresh_url()`.
 
 `python -m tests.postgres install`: install the server with apt-get when the binaries are
 missing and we are root (CI); `python -m tests.postgres found`: print 1 if they are there.
@@ -97,20 +97,21 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """A fresh, empty database; returns its URL."""
+    def fresh_url(self) -> str:
+        """A URL to a fresh, empty schema of its own (search_path), for one test: a tenth of
+        the time of CREATE DATABASE, which copies a template. Advisory locks are per database,
+        so tests that run one after another never see each other's."""
         name = f"t{next(self._names)}"
 
         async def create() -> None:
             con = await asyncpg.connect(self.url())
             try:
-                # FILE_COPY: a third of WAL_LOG's time for a template this small, fsync off.
-                await con.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
+                await con.execute(f"CREATE SCHEMA {name}")
             finally:
                 await con.close()
 
         asyncio.run(create())
-        return self.url(name)
+        return f"{self.url()}?search_path={name}"
 
 
 def _install() -> int:

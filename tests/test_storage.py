@@ -56,7 +56,9 @@ async def table_columns(storage: Storage, table: str) -> set[str]:
         if db.dialect == "sqlite":
             return {row[1] for row in await db.fetch(f"PRAGMA table_info({table})")}
         rows = await db.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table,)
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?",
+            (table,),
         )
         return {row[0] for row in rows}
 

@@ -208,7 +208,8 @@ async def test_workers_booting_together_migrate_once(postgres_url):
             assert await con.fetchval("SELECT count(*) FROM schema_version") == 1
             kind = await con.fetchval(
                 "SELECT data_type FROM information_schema.columns"
-                " WHERE table_name = 'users' AND column_name = 'user_id'"
+                " WHERE table_schema = current_schema() AND table_name = 'users'"
+                " AND column_name = 'user_id'"
             )
             assert kind == "bigint"
         finally:
@@ -243,3 +244,27 @@ async def test_purge_runs_on_one_worker_at_a_time(postgres_url):
         finally:
             await con.close()
         assert await storage.purge_older_than(cutoff) == 1
+
+
+async def test_both_backends_end_with_the_same_tables_and_columns(tmp_path, postgres_url):
+    """The two statement lists of each migration stay in step: same tables, same columns."""
+    from tests.test_storage import table_columns
+
+    async with (
+        await Storage.open(tmp_path / "db.sqlite3") as lite,
+        await Storage.open(postgres_url) as pg,
+    ):
+        async with lite._read() as db:
+            rows = await db.fetch(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+            lite_tables = {row[0] for row in rows}
+        async with pg._read() as db:
+            rows = await db.fetch(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name <> 'schema_version'"
+            )
+            pg_tables = {row[0] for row in rows}
+        assert lite_tables == pg_tables and {"readings", "erasures"} <= pg_tables
+        for table in sorted(pg_tables):
+            assert await table_columns(lite, table) == await table_columns(pg, table), table
