@@ -9,8 +9,9 @@ versioned migrations for both, and the time format.
 * Timestamps are TEXT, UTC, fixed-width ISO-8601 with microseconds and a ``Z`` suffix
   (``2025-03-09T21:30:00.000000Z``), on both backends. Fixed width makes string order equal time
   order, so range queries use the ``(user_id, created_at)`` index; one row format means one code
-  path (rows.py, exports) and a dump moves between the backends unchanged. Every datetime passed
-  in must be timezone-aware; naive ones are refused rather than guessed.
+  path (rows.py, exports) and a dump moves between the backends unchanged. With every
+  separator at the same place, any collation a PostgreSQL database was made with orders them
+  the same. Every datetime passed in must be timezone-aware; naive ones are refused.
 * A read-modify-write is one statement or holds a row lock (`for_update`): with several workers
   on PostgreSQL nothing else serialises them (SQLite's single writer does it there anyway).
 """
