@@ -203,27 +203,25 @@ def video_error_text(err: BaseException) -> str:
 
 
 def privacy_text(settings: Settings) -> str:
-    return (
-        _(
-            "<b>Your data</b>\n"
-            "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped). "
-            "Their Telegram file ids are held only until your message is answered, so a restart "
-            "can't lose it.\n"
-            "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
-            "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
-            "of the songs suggested; your 👍/👎 on songs (with the song's artist and genre family); "
-            "your time zone and language. "
-            "Your corrections adapt how I read your face (switch it off in /settings).\n"
-            "• Kept for at most {period}, then purged; /export sends you a copy, /delete erases "
-            "everything now.\n"
-            "• Nobody else can see your readings."
-        ).format(period=_days(settings.history_retention_days))
-        + "\n"
-        + _(
-            "• After /delete I keep only your user id and the time you deleted, for one day, so "
-            "that a selfie still being read then is not saved."
-        )
+    text = _(
+        "<b>Your data</b>\n"
+        "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped). "
+        "Their Telegram file ids are held only until your message is answered, so a restart "
+        "can't lose it.\n"
+        "• <b>Stored</b>, per reading: your Telegram user id, the time (UTC), the emotion read "
+        "and its probabilities, the mood you picked, your note if you wrote one, and the ids "
+        "of the songs suggested; your 👍/👎 on songs (with the song's artist and genre family); "
+        "your time zone and language. "
+        "Your corrections adapt how I read your face (switch it off in /settings).\n"
+        "• Kept for at most {period}, then purged; /export sends you a copy, /delete erases "
+        "everything now.\n"
+        "• Nobody else can see your readings."
+    ).format(period=_days(settings.history_retention_days))
+    tombstone = _(
+        "• After /delete I keep only your user id and the time you deleted, for one day, so "
+        "that a selfie still being read then is not saved."
     )
+    return f"{text}\n{tombstone}"
 
 
 def error_text(err: BaseException, settings: Settings) -> str | None:
