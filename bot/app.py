@@ -95,7 +95,7 @@ def build_application(
     `rate`: the most messages a second it may send (a webhook worker's share)."""
 
     async def start(app: MoodTuneApp) -> None:
-        storage = await Storage.open(settings.database_path)
+        storage = await Storage.open(settings.database)
         app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
         app.bot_data.downloader = Downloader(settings.max_image_bytes)
         app.bot_data.selfie_lanes = asyncio.Semaphore(SELFIE_LANES)

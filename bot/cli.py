@@ -222,7 +222,7 @@ async def _recommend_for_user(settings, recommender, user_id, emotion, mood, n, 
     from bot.service import MoodTune
     from bot.storage import Storage
 
-    async with await Storage.open(settings.database_path) as storage:
+    async with await Storage.open(settings.database) as storage:
         service = MoodTune(None, recommender, storage)  # type: ignore[arg-type]
         return await service.recommend_and_record(user_id, emotion, mood, n, language)
 
@@ -234,7 +234,7 @@ def cmd_corrections(args: argparse.Namespace, settings: Settings) -> int:
     from bot.storage import Storage
 
     async def fetch():
-        async with await Storage.open(settings.database_path) as storage:
+        async with await Storage.open(settings.database) as storage:
             return await storage.corrections(), await storage.correction_timeline()
 
     (total, rows), timeline = asyncio.run(fetch())

@@ -1,84 +1,138 @@
-"""The SQLite connection under storage: schema migrations, transactions, the time format.
+"""The database under storage: one small connection API over SQLite or PostgreSQL, the
+versioned migrations for both, and the time format.
 
+* `Database.open(target)`: a path or ``sqlite:///path`` opens SQLite through aiosqlite (the
+  default, one file, one process: bot/sqlite_db.py); ``postgresql://...`` opens an asyncpg pool
+  (several workers on one server: bot/postgres_db.py). Inside ``async with self._write() as db``
+  (one write transaction) or ``self._read()`` (one consistent snapshot) every module speaks the
+  same `Connection` API, with SQL written once using ``?`` placeholders.
 * Timestamps are TEXT, UTC, fixed-width ISO-8601 with microseconds and a ``Z`` suffix
-  (``2025-03-09T21:30:00.000000Z``). Fixed width makes string order equal time order, so range
-  queries use the ``(user_id, created_at)`` index, and the values are readable in the sqlite3
-  shell and in exports. Every datetime passed in must be timezone-aware; naive ones are refused
-  rather than guessed.
-* One connection, one ``asyncio.Lock``: aiosqlite serialises single statements, but the
-  statements of two coroutines' transactions would interleave on the shared connection, so every
-  call holds the lock for its whole unit of work and multi-statement writes run in explicit
-  ``BEGIN IMMEDIATE`` ... ``COMMIT`` transactions (autocommit mode otherwise).
+  (``2025-03-09T21:30:00.000000Z``), on both backends. Fixed width makes string order equal time
+  order, so range queries use the ``(user_id, created_at)`` index; one row format means one code
+  path (rows.py, exports) and a dump moves between the backends unchanged. With every
+  separator at the same place, any collation a PostgreSQL database was made with orders them
+  the same. Every datetime passed in must be timezone-aware; naive ones are refused.
+* A read-modify-write is one statement or holds a row lock (`for_update`): with several workers
+  on PostgreSQL nothing else serialises them (SQLite's single writer does it there anyway).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal, Protocol, Self
 
-import aiosqlite
+import asyncpg
 
 from models.emotion import Emotion
 
-BUSY_TIMEOUT_MS = 5000
-
 _EMOTIONS_SQL = ", ".join(f"'{e.value}'" for e in Emotion)
 
-# Each migration is a tuple of statements run in one transaction; its 1-based position is the
-# schema version stored in PRAGMA user_version. Never edit a released migration: append one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the diary.
-    (
-        """
-        CREATE TABLE users (
-            user_id    INTEGER PRIMARY KEY,
-            created_at TEXT NOT NULL,
-            timezone   TEXT NOT NULL DEFAULT 'UTC',
-            strategy   TEXT CHECK (strategy IN ('match', 'lift'))
-        )
-        """,
-        # AUTOINCREMENT so ids are never reused after a delete: an old button carrying a deleted
-        # entry's id must not land on a newer entry.
-        f"""
+Dialect = Literal["sqlite", "postgres"]
+
+# What a database that fails us (locked, down, out of space, connection lost) raises, on either
+# backend: callers that can wait and retry catch these and nothing broader.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
+class Row(Protocol):
+    """A result row: ``row["col"]``, ``row[0]`` and ``dict(row)`` (aiosqlite.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+    def keys(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What a unit of work sees; SQL uses ``?`` placeholders on both backends."""
+
+    dialect: Dialect
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Backend(Protocol):
+    """One database engine: transactions, the schema version, housekeeping."""
+
+    dialect: Dialect
+
+    def write(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
+    def read(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
+    def migrating(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[Connection | None]: ...
+    async def version(self, db: Connection) -> int: ...
+    async def set_version(self, db: Connection, version: int) -> None: ...
+    async def checkpoint(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def for_update(db: Connection) -> str:
+    """Row-lock suffix for a SELECT that a write follows (SQLite's writer lock covers it)."""
+    return " FOR UPDATE" if db.dialect == "postgres" else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: its statements per engine, run in one transaction."""
+
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+    def statements(self, dialect: Dialect) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.postgres
+
+
+def portable(*statements: str) -> Migration:
+    """A migration whose SQL runs unchanged on both engines (use BIGINT for Telegram ids,
+    TEXT for times, INTEGER 0/1 for booleans)."""
+    return Migration(statements, statements)
+
+
+_READINGS = """
         CREATE TABLE readings (
-            id                INTEGER PRIMARY KEY AUTOINCREMENT,
-            user_id           INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+            id                {id},
+            user_id           {bigint} NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
             created_at        TEXT NOT NULL,
-            emotion           TEXT CHECK (emotion IN ({_EMOTIONS_SQL})),
-            confidence        REAL CHECK (confidence BETWEEN 0.0 AND 1.0),
+            emotion           TEXT CHECK (emotion IN ({emotions})),
+            confidence        {real} CHECK (confidence BETWEEN 0.0 AND 1.0),
             probabilities     TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(probabilities)),
-            corrected_emotion TEXT CHECK (corrected_emotion IN ({_EMOTIONS_SQL})),
+            corrected_emotion TEXT CHECK (corrected_emotion IN ({emotions})),
             mood              TEXT,
             source            TEXT NOT NULL DEFAULT 'face'
                               CHECK (source IN ('face', 'mood', 'manual'))
         )
-        """,
-        "CREATE INDEX readings_user_time ON readings(user_id, created_at)",
-        # For the retention purge, which is by time across all users.
-        "CREATE INDEX readings_time ON readings(created_at)",
-        # One row per suggested track, keyed by reading: "tracks suggested to user U since T" is
-        # an index range scan on readings_user_time plus a primary-key lookup per reading.
         """
+_USERS = """
+        CREATE TABLE users (
+            user_id    {bigint} PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            timezone   TEXT NOT NULL DEFAULT 'UTC',
+            strategy   TEXT CHECK (strategy IN ('match', 'lift'))
+        )
+        """
+_RECOMMENDATIONS = """
         CREATE TABLE recommendations (
-            reading_id INTEGER NOT NULL REFERENCES readings(id) ON DELETE CASCADE,
+            reading_id {bigint} NOT NULL REFERENCES readings(id) ON DELETE CASCADE,
             position   INTEGER NOT NULL,
             track_id   TEXT NOT NULL,
             PRIMARY KEY (reading_id, position)
-        ) WITHOUT ROWID
-        """,
-    ),
-    # 2: thumbs up/down on tracks, for the recommender. One opinion per (user, track): the
-    # latest press wins, so a double press cannot count twice.
-    (
+        ){without_rowid}
         """
+_FEEDBACK = """
         CREATE TABLE feedback (
-            id         INTEGER PRIMARY KEY,
-            user_id    INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+            id         {id},
+            user_id    {bigint} NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
             track_id   TEXT NOT NULL,
             artist     TEXT NOT NULL DEFAULT '',
             genre      TEXT NOT NULL DEFAULT '',
@@ -86,12 +140,79 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TEXT NOT NULL,
             UNIQUE (user_id, track_id)
         )
-        """,
+        """
+_UPDATES = """
+        CREATE TABLE updates (
+            update_id   {bigint} PRIMARY KEY,
+            received_at TEXT NOT NULL,
+            raw         TEXT CHECK (raw IS NULL OR json_valid(raw)),
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            done_at     TEXT
+        )
+        """
+# SQLite's json_valid() as a PostgreSQL function, so the CHECKs read the same on both.
+_PG_JSON_VALID = """
+        CREATE FUNCTION json_valid(t text) RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM t::json;
+            RETURN true;
+        EXCEPTION WHEN others THEN
+            RETURN false;
+        END $$
+        """
+# SQLite: AUTOINCREMENT so ids are never reused after a delete (an old button carrying a
+# deleted entry's id must not land on a newer entry); an identity column never reuses either.
+# REAL is 8 bytes in SQLite, 4 in PostgreSQL: DOUBLE PRECISION keeps the same values.
+_LITE = dict(
+    bigint="INTEGER",
+    id="INTEGER PRIMARY KEY AUTOINCREMENT",
+    real="REAL",
+    without_rowid=" WITHOUT ROWID",
+)
+_PG = dict(
+    bigint="BIGINT",
+    id="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    real="DOUBLE PRECISION",
+    without_rowid="",
+)
+
+
+def _both(template: str) -> tuple[str, str]:
+    return (
+        template.format(emotions=_EMOTIONS_SQL, **_LITE),
+        template.format(emotions=_EMOTIONS_SQL, **_PG),
+    )
+
+
+def _pair(*templates: str, pg_first: tuple[str, ...] = ()) -> Migration:
+    pairs = [_both(t) for t in templates]
+    return Migration(tuple(s for s, _ in pairs), pg_first + tuple(p for _, p in pairs))
+
+
+# Each migration's 1-based position is the schema version (PRAGMA user_version on SQLite, the
+# one-row schema_version table on PostgreSQL). Never edit a released migration: append one;
+# a portable one is one `portable(...)` entry.
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: the diary. One row per suggested track, keyed by reading: "tracks suggested to user U
+    # since T" is an index range scan on readings_user_time plus a primary-key lookup each.
+    _pair(
+        _USERS,
+        _READINGS,
+        "CREATE INDEX readings_user_time ON readings(user_id, created_at)",
+        # For the retention purge, which is by time across all users.
+        "CREATE INDEX readings_time ON readings(created_at)",
+        _RECOMMENDATIONS,
+        pg_first=(_PG_JSON_VALID,),
+    ),
+    # 2: thumbs up/down on tracks, for the recommender. One opinion per (user, track): the
+    # latest press wins, so a double press cannot count twice.
+    _pair(
+        _FEEDBACK,
         "CREATE INDEX feedback_user_time ON feedback(user_id, created_at)",
         "CREATE INDEX feedback_time ON feedback(created_at)",
     ),
     # 3: favourite genres picked with /genres, a JSON list of catalog genre names.
-    (
+    portable(
         """
         ALTER TABLE users ADD COLUMN favourite_genres TEXT NOT NULL DEFAULT '[]'
             CHECK (json_valid(favourite_genres))
@@ -99,16 +220,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: opt-in reminders: a daily nudge at a local "HH:MM", and a weekly summary on a weekday
     # (0 = Monday).
-    (
-        "ALTER TABLE users ADD COLUMN remind_at TEXT"
-        " CHECK (remind_at IS NULL OR remind_at GLOB '[0-2][0-9]:[0-5][0-9]')",
-        "ALTER TABLE users ADD COLUMN weekly_day INTEGER"
-        " CHECK (weekly_day IS NULL OR weekly_day BETWEEN 0 AND 6)",
+    Migration(
+        (
+            "ALTER TABLE users ADD COLUMN remind_at TEXT"
+            " CHECK (remind_at IS NULL OR remind_at GLOB '[0-2][0-9]:[0-5][0-9]')",
+            "ALTER TABLE users ADD COLUMN weekly_day INTEGER"
+            " CHECK (weekly_day IS NULL OR weekly_day BETWEEN 0 AND 6)",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN remind_at TEXT"
+            " CHECK (remind_at IS NULL OR remind_at ~ '^[0-2][0-9]:[0-5][0-9]$')",
+            "ALTER TABLE users ADD COLUMN weekly_day INTEGER"
+            " CHECK (weekly_day IS NULL OR weekly_day BETWEEN 0 AND 6)",
+        ),
     ),
     # 5 (issue 19, the diary): a reading the bot was unsure of is marked so (its emotion is
     # the guess, never shown as theirs), a note of one's own per entry, and the switch for the
     # read that learns one's face (on by default).
-    (
+    portable(
         "ALTER TABLE readings ADD COLUMN unsure INTEGER NOT NULL DEFAULT 0"
         " CHECK (unsure IN (0, 1))",
         "ALTER TABLE readings ADD COLUMN note TEXT CHECK (note IS NULL OR length(note) <= 500)",
@@ -119,18 +248,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # is written here before Telegram is told it arrived, and handled from here, so a crash
     # loses none; its JSON (which holds file ids) is blanked once handled. A reading's
     # update_id makes a redelivered selfie land on the reading it already made.
-    (
-        """
-        CREATE TABLE updates (
-            update_id   INTEGER PRIMARY KEY,
-            received_at TEXT NOT NULL,
-            raw         TEXT CHECK (raw IS NULL OR json_valid(raw)),
-            attempts    INTEGER NOT NULL DEFAULT 0,
-            done_at     TEXT
-        )
-        """,
+    _pair(
+        _UPDATES,
         "CREATE INDEX updates_pending ON updates(update_id) WHERE done_at IS NULL",
-        "ALTER TABLE readings ADD COLUMN update_id INTEGER",
+        "ALTER TABLE readings ADD COLUMN update_id {bigint}",
         "CREATE UNIQUE INDEX readings_update ON readings(update_id) WHERE update_id IS NOT NULL",
     ),
     # 7 (issue 18, languages): the language chosen with /language (NULL: their Telegram app's),
@@ -138,18 +259,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # rebuilding readings would cascade-delete its recommendations, so the CHECK is widened in
     # the schema text, the documented way for a change every stored row already satisfies
     # (sqlite.org/lang_altertable.html, "other kinds of table schema changes").
-    (
-        "ALTER TABLE users ADD COLUMN language TEXT"
-        " CHECK (language IS NULL OR language IN ('en', 'ko', 'es'))",
-        "PRAGMA writable_schema = ON",
-        "UPDATE sqlite_schema SET sql = replace(sql, '''manual'')', '''manual'', ''words'')')"
-        " WHERE type = 'table' AND name = 'readings'",
-        "PRAGMA writable_schema = RESET",
+    Migration(
+        (
+            "ALTER TABLE users ADD COLUMN language TEXT"
+            " CHECK (language IS NULL OR language IN ('en', 'ko', 'es'))",
+            "PRAGMA writable_schema = ON",
+            "UPDATE sqlite_schema SET sql = replace(sql, '''manual'')', '''manual'', ''words'')')"
+            " WHERE type = 'table' AND name = 'readings'",
+            "PRAGMA writable_schema = RESET",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN language TEXT"
+            " CHECK (language IS NULL OR language IN ('en', 'ko', 'es'))",
+            "ALTER TABLE readings DROP CONSTRAINT readings_source_check, ADD CONSTRAINT"
+            " readings_source_check CHECK (source IN ('face', 'mood', 'manual', 'words'))",
+        ),
     ),
-    # 8 (issue 16, webhook workers): the worker handling an update holds it until this time (a
+    # 8 (issue 16, many workers): who erased their data when, so a selfie still being read by
+    # any worker when they did is not written back. Kept a day, then purged with old readings.
+    portable(
+        """
+        CREATE TABLE erasures (
+            user_id   BIGINT PRIMARY KEY,
+            erased_at TEXT NOT NULL
+        )
+        """,
+    ),
+    # 9 (issue 16, webhook workers): the worker handling an update holds it until this time (a
     # lease it renews while it works); another worker handed the same update meanwhile says
     # "busy" and Telegram redelivers it later, and takes over once the lease has run out.
-    ("ALTER TABLE updates ADD COLUMN claimed_until TEXT",),
+    portable("ALTER TABLE updates ADD COLUMN claimed_until TEXT"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -174,41 +313,54 @@ def from_db_time(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-class Database:
-    """One aiosqlite connection with its lock; open with `await <class>.open(path)`."""
+def is_postgres(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
+
+def sqlite_path(target: str | Path) -> str | Path:
+    """The file behind a path or ``sqlite:///path`` (``sqlite:////abs`` for an absolute one)."""
+    if isinstance(target, str) and target.startswith("sqlite://"):
+        rest = target.removeprefix("sqlite://")
+        if not rest.startswith("/"):
+            raise ValueError(f"expected sqlite:///path, got {target!r}")
+        return rest[1:] or ":memory:"
+    return target
+
+
+class Database:
+    """The diary's database; open with `await <class>.open(target)` (path or URL)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @classmethod
-    async def open(cls, path: str | Path) -> Self:
-        """Open (creating if needed) the database at `path` and bring its schema up to date."""
-        target = str(path)
-        if target != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: autocommit; we issue BEGIN/COMMIT ourselves.
-        db = await aiosqlite.connect(target, isolation_level=None)
+    async def open(cls, target: str | Path) -> Self:
+        """Connect to `target` (a SQLite path, ``sqlite:///path`` or ``postgresql://...``)
+        and bring its schema up to date."""
+        backend: Backend
+        if is_postgres(target):
+            from bot.postgres_db import PostgresBackend
+
+            backend = await PostgresBackend.connect(str(target))
+        else:
+            from bot.sqlite_db import SqliteBackend
+
+            backend = await SqliteBackend.connect(sqlite_path(target))
+        database = cls(backend)
         try:
-            db.row_factory = aiosqlite.Row
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            # WAL makes NORMAL durable enough (a power cut may lose the last commit, never
-            # corrupt) and much cheaper on small writes.
-            await db.execute("PRAGMA synchronous = NORMAL")
-            # Deleted rows are zeroed on disk, so /delete really erases.
-            await db.execute("PRAGMA secure_delete = ON")
-            database = cls(db)
             await database._migrate()
         except BaseException:
-            await db.close()
+            await backend.close()
             raise
         return database
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._backend.dialect
+
     async def close(self) -> None:
-        """Close the connection; the object is unusable afterwards."""
-        await self._db.close()
+        """Close the connection(s); the object is unusable afterwards."""
+        await self._backend.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -217,70 +369,41 @@ class Database:
         await self.close()
 
     async def schema_version(self) -> int:
-        """The schema version recorded in the database file."""
-        async with self._lock:
-            return await self._user_version()
-
-    async def _user_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return int(row[0])
+        """The schema version recorded in the database."""
+        async with self._read() as db:
+            return await self._backend.version(db)
 
     async def _migrate(self, target: int = SCHEMA_VERSION) -> None:
-        """Apply migrations up to `target`, each in its own transaction."""
-        async with self._lock:
-            current = await self._user_version()
-            if current > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"database schema v{current} is newer than this code (v{SCHEMA_VERSION})"
-                )
-            for version in range(current + 1, target + 1):
-                async with self._transaction():
-                    # Re-read under the write lock: another process may have migrated meanwhile.
-                    if await self._user_version() >= version:
-                        continue
-                    for statement in MIGRATIONS[version - 1]:
-                        await self._db.execute(statement)
-                    await self._db.execute(f"PRAGMA user_version = {version:d}")
+        """Apply migrations up to `target`, each in its own transaction under the engine's
+        migration lock, so workers booting together apply each one once."""
+        version = 0
+        while version < target:
+            async with self._backend.migrating() as db:
+                version = await self._backend.version(db)
+                if version > SCHEMA_VERSION:
+                    raise SchemaTooNew(
+                        f"database schema v{version} is newer than this code (v{SCHEMA_VERSION})"
+                    )
+                if version >= target:
+                    return
+                version += 1
+                for statement in MIGRATIONS[version - 1].statements(self.dialect):
+                    await db.execute(statement)
+                await self._backend.set_version(db, version)
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (caller holds the lock): commit on success, else roll back."""
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            yield self._db
-            await self._db.execute("COMMIT")
-        except BaseException:
-            # Also on cancellation: BEGIN may already be queued on the connection's thread, and
-            # a transaction left open would break every later call.
-            await self._quietly("ROLLBACK")
-            raise
+    def _write(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """One write transaction: committed on success, else rolled back."""
+        return self._backend.write()
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Hold the lock and a write transaction."""
-        async with self._lock, self._transaction() as db:
-            yield db
+    def _read(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """One read-only transaction: a consistent snapshot for several queries."""
+        return self._backend.read()
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Hold the lock and a read transaction: one consistent snapshot for several queries."""
-        async with self._lock:
-            try:
-                await self._db.execute("BEGIN")
-                yield self._db
-            finally:
-                await self._quietly("COMMIT")
-
-    async def _quietly(self, statement: str) -> None:
-        # Ends a transaction that may never have started (BEGIN failed or was cancelled).
-        with contextlib.suppress(sqlite3.OperationalError):
-            await self._db.execute(statement)
+    def _exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[Connection | None]:
+        """A write transaction only one worker runs at a time: yields None to the others."""
+        return self._backend.exclusive(name)
 
     async def _checkpoint(self) -> None:
-        # Copy the WAL (which still holds the deleted rows' old pages) into the main file and
-        # truncate it, so erased data leaves the disk now rather than at some later checkpoint.
-        # Best effort: with readers in other processes it may not finish, which is harmless.
-        async with self._lock:
-            await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        # SQLite: copy the WAL (which still holds deleted rows' old pages) into the main file
+        # and truncate it, so erased data leaves the disk now. PostgreSQL: vacuum handles it.
+        await self._backend.checkpoint()

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
 import time
 import warnings
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from telegram.error import TelegramError
 from telegram.warnings import PTBUserWarning
 
 from bot.context import MoodTuneApp
+from bot.database import DATABASE_ERRORS
 from bot.journal import Journal, Pending
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Delivery:
         try:
             if app.post_init:
                 await app.post_init(app)
-            self._journal = await Journal.open(app.bot_data.settings.database_path)
+            self._journal = await Journal.open(app.bot_data.settings.database)
             await self._journal.forget_done()
             try:  # polling and a webhook exclude each other
                 await app.bot.delete_webhook()
@@ -123,7 +123,7 @@ class Delivery:
                 continue
             try:
                 new = set(await journal.add(updates))  # kept before the offset confirms them
-            except sqlite3.Error as err:  # not kept, so not confirmed: Telegram keeps them
+            except DATABASE_ERRORS as err:  # not kept, so not confirmed: Telegram keeps them
                 log.error("could not journal %d update(s): %s", len(updates), err)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), BACKOFF[-1])

@@ -39,6 +39,9 @@ class MoodEntry:
     # The bot said it couldn't tell: `emotion` is only its guess, never shown as theirs.
     unsure: bool = False
     note: str | None = None  # a line of their own about the day
+    # Only on the entry `Storage.add_reading` just made: it is the person's first (decided in
+    # the same transaction, so two workers can't both say so). Not part of the entry's value.
+    first: bool = field(default=False, compare=False, hash=False)
 
     @property
     def effective_emotion(self) -> Emotion | None:

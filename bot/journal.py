@@ -61,7 +61,7 @@ class Claimed:
 
 
 class Journal(Database):
-    """The `updates` table; open with `await Journal.open(path)` (same file as the diary)."""
+    """The `updates` table; open with `await Journal.open(target)` (the diary's database)."""
 
     _wipe: asyncio.Task[None] | None = None
 
@@ -71,13 +71,13 @@ class Journal(Database):
         new: list[int] = []
         async with self._write() as db:
             for raw in updates:
-                cur = await db.execute(
-                    "INSERT OR IGNORE INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)",
+                affected = await db.execute(
+                    "INSERT INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)"
+                    " ON CONFLICT (update_id) DO NOTHING",
                     (raw["update_id"], now, json.dumps(raw, ensure_ascii=False)),
                 )
-                if cur.rowcount > 0:
+                if affected > 0:
                     new.append(raw["update_id"])
-                await cur.close()
         return new
 
     async def claim(self, raw: dict[str, Any], lease: timedelta) -> Claimed:
@@ -91,27 +91,25 @@ class Journal(Database):
                 " ON CONFLICT (update_id) DO NOTHING",
                 (uid, to_db_time(now), json.dumps(raw, ensure_ascii=False)),
             )
-            taken = list(
-                await db.execute_fetchall(
-                    "UPDATE updates SET claimed_until = ?, attempts = attempts + 1"
-                    " WHERE update_id = ? AND done_at IS NULL"
-                    " AND (claimed_until IS NULL OR claimed_until < ?)"
-                    " RETURNING raw, attempts",
-                    (to_db_time(now + lease), uid, to_db_time(now)),
-                )
+            taken = await db.fetchone(
+                "UPDATE updates SET claimed_until = ?, attempts = attempts + 1"
+                " WHERE update_id = ? AND done_at IS NULL"
+                " AND (claimed_until IS NULL OR claimed_until < ?)"
+                " RETURNING raw, attempts",
+                (to_db_time(now + lease), uid, to_db_time(now)),
             )
-            if not taken:
-                held = list(
-                    await db.execute_fetchall(
-                        "SELECT done_at, claimed_until FROM updates WHERE update_id = ?", (uid,)
-                    )
+            held = None
+            if taken is None:
+                held = await db.fetchone(
+                    "SELECT done_at, claimed_until FROM updates WHERE update_id = ?", (uid,)
                 )
-        if taken:
-            row = taken[0]
-            return Claimed(Claim.MINE, Pending(uid, json.loads(row["raw"]), int(row["attempts"])))
-        if held[0]["done_at"] is not None:
+        if taken is not None:
+            raw_json, attempts = taken["raw"], int(taken["attempts"])
+            return Claimed(Claim.MINE, Pending(uid, json.loads(raw_json), attempts))
+        assert held is not None  # the row exists: it was inserted above if it was new
+        if held["done_at"] is not None:
             return Claimed(Claim.DONE)
-        return Claimed(Claim.BUSY, busy_for=from_db_time(held[0]["claimed_until"]) - now)
+        return Claimed(Claim.BUSY, busy_for=from_db_time(held["claimed_until"]) - now)
 
     async def renew(self, update_id: int, lease: timedelta) -> None:
         """Hold a claimed update `lease` longer (its handling is still going)."""
@@ -125,7 +123,7 @@ class Journal(Database):
     async def pending(self) -> list[Pending]:
         """Updates not yet handled, oldest first."""
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetch(
                 "SELECT update_id, raw, attempts FROM updates WHERE done_at IS NULL"
                 " ORDER BY update_id"
             )
@@ -134,14 +132,11 @@ class Journal(Database):
     async def started(self, update_id: int) -> int:
         """Count one more attempt at handling this update; returns the count."""
         async with self._write() as db:
-            rows = list(
-                await db.execute_fetchall(
-                    "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?"
-                    " RETURNING attempts",
-                    (update_id,),
-                )
+            row = await db.fetchone(
+                "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ? RETURNING attempts",
+                (update_id,),
             )
-        return int(rows[0]["attempts"]) if rows else 0
+        return int(row["attempts"]) if row is not None else 0
 
     async def done(self, update_id: int) -> None:
         """Handled (or given up on): blank its JSON, keep the id for dedupe."""
@@ -170,16 +165,13 @@ class Journal(Database):
         """Drop handled ids older than KEEP_DONE (or `before`); returns how many went."""
         cutoff = to_db_time(before or datetime.now(UTC) - KEEP_DONE)
         async with self._write() as db:
-            cur = await db.execute(
+            return await db.execute(
                 "DELETE FROM updates WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,)
             )
-            removed = max(cur.rowcount, 0)
-            await cur.close()
-        return removed
 
     async def next_offset(self) -> int:
         """One past the highest update id ever kept (0 when empty): where polling resumes."""
         async with self._read() as db:
-            rows = list(await db.execute_fetchall("SELECT max(update_id) AS top FROM updates"))
-        top = rows[0]["top"]
+            row = await db.fetchone("SELECT max(update_id) AS top FROM updates")
+        top = None if row is None else row["top"]
         return 0 if top is None else int(top) + 1

@@ -203,7 +203,7 @@ def video_error_text(err: BaseException) -> str:
 
 
 def privacy_text(settings: Settings) -> str:
-    return _(
+    text = _(
         "<b>Your data</b>\n"
         "• <b>Never stored:</b> your photos and videos (processed in memory, then dropped). "
         "Their Telegram file ids are held only until your message is answered, so a restart "
@@ -217,6 +217,11 @@ def privacy_text(settings: Settings) -> str:
         "everything now.\n"
         "• Nobody else can see your readings."
     ).format(period=_days(settings.history_retention_days))
+    tombstone = _(
+        "• After /delete I keep only your user id and the time you deleted, for one day, so "
+        "that a selfie still being read then is not saved."
+    )
+    return f"{text}\n{tombstone}"
 
 
 def error_text(err: BaseException, settings: Settings) -> str | None:

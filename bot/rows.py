@@ -1,4 +1,4 @@
-"""Between SQLite rows and diary values: checks on the way in, values on the way out."""
+"""Between database rows and diary values: checks on the way in, values on the way out."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import time
 
-import aiosqlite
-
-from bot.database import from_db_time
+from bot.database import Row, from_db_time
 from bot.diary import FaceOutcome, Feedback, MoodEntry, Source, UserSettings
 from models.emotion import Emotion
 from recommender.moods import Strategy
@@ -17,7 +15,7 @@ from recommender.moods import Strategy
 MAX_TRACK_ID_LEN = 64
 
 
-def entry_from_row(row: aiosqlite.Row, track_ids: Iterable[str]) -> MoodEntry:
+def entry_from_row(row: Row, track_ids: Iterable[str]) -> MoodEntry:
     probs = json.loads(row["probabilities"] or "{}")
     return MoodEntry(
         id=row["id"],
@@ -35,7 +33,7 @@ def entry_from_row(row: aiosqlite.Row, track_ids: Iterable[str]) -> MoodEntry:
     )
 
 
-def outcome_from_row(row: aiosqlite.Row) -> FaceOutcome:
+def outcome_from_row(row: Row) -> FaceOutcome:
     """The model's raw top emotion comes from the stored raw probabilities: `emotion` is what
     the bot showed, which the learned read may have moved."""
     shown = Emotion(row["emotion"])
@@ -45,7 +43,7 @@ def outcome_from_row(row: aiosqlite.Row) -> FaceOutcome:
     return FaceOutcome(raw, shown, corrected, bool(row["unsure"]))
 
 
-def settings_from_row(row: aiosqlite.Row) -> UserSettings:
+def settings_from_row(row: Row) -> UserSettings:
     return UserSettings(
         user_id=row["user_id"],
         timezone=row["timezone"],
@@ -59,7 +57,7 @@ def settings_from_row(row: aiosqlite.Row) -> UserSettings:
     )
 
 
-def feedback_from_row(row: aiosqlite.Row) -> Feedback:
+def feedback_from_row(row: Row) -> Feedback:
     return Feedback(
         row["track_id"], row["artist"], row["genre"], row["value"], from_db_time(row["created_at"])
     )

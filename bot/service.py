@@ -13,7 +13,6 @@ import functools
 import io
 import json
 import logging
-import time
 import zlib
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -118,9 +117,6 @@ class MoodTune:
         self._recommender = recommender
         self._storage = storage
         self._clock = clock
-        # user id -> monotonic time of their last /delete, so a reading that was in flight
-        # while they deleted their data is not written back afterwards.
-        self._erased_at: dict[int, float] = {}
         self._analysis = ThreadPoolExecutor(ANALYSIS_WAITERS, thread_name_prefix="analysis")
         self._songs = ThreadPoolExecutor(SONG_THREADS, thread_name_prefix="songs")
 
@@ -165,7 +161,9 @@ class MoodTune:
         language: str | None,
         update_id: int | None,
     ) -> SelfieResult | None:
-        started = time.monotonic()
+        # Wall-clock, not self._clock (a test's fixed time): compared with /delete's tombstone,
+        # which any worker may have written.
+        started = datetime.now(UTC)
         # CPU-bound: decode, detect, classify off the event loop so other chats keep flowing.
         raw = await asyncio.get_running_loop().run_in_executor(self._analysis, analyze, data)
         person = await self._person(user_id)
@@ -184,8 +182,6 @@ class MoodTune:
             if ask_mood
             else await self._pick(person, emotion=reading.emotion, language=language)
         )
-        if self._erased_at.get(user_id, -1.0) >= started:
-            return None
         entry = await self._storage.add_reading(
             user_id,
             emotion=reading.emotion,
@@ -195,12 +191,14 @@ class MoodTune:
             at=self._clock(),
             unsure=unsure,
             update_id=update_id,
+            not_erased_since=started,
         )
-        first = not person.has_readings
+        if entry is None:  # they erased their data while it was being read
+            return None
         now = self._clock()
         days = streak([*person.active_times, now], now, person.settings.tzinfo)
         return SelfieResult(
-            entry.id, reading, tracks, ask_mood, unsure, first, days, learning, reason
+            entry.id, reading, tracks, ask_mood, unsure, entry.first, days, learning, reason
         )
 
     async def choose_mood(
@@ -281,9 +279,7 @@ class MoodTune:
         tracks, reason = await self._pick(
             person, emotion=emotion, exclude=entry.track_ids, language=language
         )
-        await self._storage.set_recommendations(
-            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
-        )
+        await self._storage.add_recommendations(user_id, entry_id, [t.id for t in tracks])
         return Songs(entry_id, tracks, reason)
 
     async def feedback(self, user_id: int, entry_id: int, value: int) -> bool:
@@ -333,9 +329,7 @@ class MoodTune:
         tracks, reason = await self._pick(
             person, emotion=emotion, mood=mood, exclude=entry.track_ids, language=language
         )
-        await self._storage.set_recommendations(
-            user_id, entry_id, [*entry.track_ids, *(t.id for t in tracks)]
-        )
+        await self._storage.add_recommendations(user_id, entry_id, [t.id for t in tracks])
         return Songs(entry_id, tracks, reason)
 
     async def inline_songs(
@@ -469,9 +463,7 @@ class MoodTune:
         offered = tuple(self._recommender.catalog.genres())
         if genre not in offered:
             return None
-        settings = await self._storage.get_user_settings(user_id)
-        current = set(families_of(settings.favourite_genres))
-        settings = await self._storage.set_favourite_genres(user_id, sorted(current ^ {genre}))
+        settings = await self._storage.toggle_favourite_genre(user_id, genre, families_of)
         return Genres(offered, settings.favourite_genres)
 
     async def set_reminders(
@@ -517,7 +509,6 @@ class MoodTune:
 
     async def erase(self, user_id: int) -> int:
         """Delete every row about this person; returns how many rows went."""
-        self._erased_at[user_id] = time.monotonic()
         return await self._storage.delete_user(user_id)
 
     async def purge(self, retention_days: int) -> int:

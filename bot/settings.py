@@ -23,7 +23,8 @@ class SettingsError(ValueError):
 class Settings:
     telegram_bot_token: str = ""
     telegram_api_url: str = ""  # root of a self-hosted Bot API server; "" means Telegram's
-    database_path: Path = Path("data/moodtune.sqlite3")
+    database_path: Path = Path("data/moodtune.sqlite3")  # SQLite file when no database_url
+    database_url: str = ""  # sqlite:///path or postgresql://...; "" means database_path
     spotify_client_id: str = ""
     spotify_client_secret: str = ""
     spotify_api_url: str = DEFAULT_SPOTIFY_API_URL
@@ -45,6 +46,11 @@ class Settings:
     def webhook_path(self) -> str:
         """The path of WEBHOOK_URL: where the workers take Telegram's POSTs."""
         return urllib.parse.urlsplit(self.webhook_url).path or "/"
+
+    @property
+    def database(self) -> str | Path:
+        """What `Database.open` connects to: DATABASE_URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     @property
     def spotify_enabled(self) -> bool:
@@ -89,10 +95,18 @@ class Settings:
         max_connections = number("WEBHOOK_MAX_CONNECTIONS", 40)
         if max_connections > 100:  # Telegram's range is 1-100
             raise SettingsError(f"WEBHOOK_MAX_CONNECTIONS must be 1-100, got {max_connections}")
+        database_url = get("DATABASE_URL")
+        if database_url and not database_url.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise SettingsError(
+                "DATABASE_URL must start with sqlite:///, postgresql:// or postgres://"
+            )
         return cls(
             telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
             telegram_api_url=get("TELEGRAM_API_URL").rstrip("/"),
             database_path=Path(get("DATABASE_PATH", "data/moodtune.sqlite3")),
+            database_url=database_url,
             spotify_client_id=get("SPOTIFY_CLIENT_ID"),
             spotify_client_secret=get("SPOTIFY_CLIENT_SECRET"),
             spotify_api_url=get("SPOTIFY_API_URL", DEFAULT_SPOTIFY_API_URL),

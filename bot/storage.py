@@ -3,8 +3,10 @@
 * Every public method takes ``user_id`` and scopes every statement by it, so a forged or stale
   entry id from a button can never reach another person's rows. ``purge_older_than`` and
   ``corrections`` are the maintenance exceptions: scoped by time, for everyone.
-* One unit of work per call, under the lock and in one transaction (see bot/database.py), so
-  what the service needs about a person is one read and a reading with its songs one write.
+* One unit of work per call, in one transaction (see bot/database.py), so what the service
+  needs about a person is one read and a reading with its songs one write. A unit that reads
+  and then writes locks the row it depends on first (`for_update`), so concurrent workers on
+  PostgreSQL can't lose each other's changes.
 * No photos and no Telegram file ids are ever stored: only what the model read.
 """
 
@@ -12,15 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, time
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime
+from typing import Any, overload
 
-import aiosqlite
-
-from bot.database import from_db_time, to_db_time
+from bot.database import Connection, for_update, from_db_time, to_db_time
 from bot.diary import MoodEntry, PersonState, Source, UserSettings
 from bot.maintenance import Maintenance
+from bot.people import USERS_SQL, People, ensure_user
 from bot.rows import (
     check_confidence,
     check_probabilities,
@@ -32,7 +32,6 @@ from bot.rows import (
     settings_from_row,
 )
 from models.emotion import Emotion
-from recommender.moods import Strategy
 from recommender.track import Mood
 
 _RECENT_TRACKS_SQL = """
@@ -40,21 +39,22 @@ _RECENT_TRACKS_SQL = """
     FROM readings AS r JOIN recommendations AS rec ON rec.reading_id = r.id
     WHERE r.user_id = ? AND r.created_at >= ?
 """
-_USER_COLUMNS = (
-    "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day, learn_face"
-    ", language"
-)
 # The learned read looks at this many of a person's latest face readings at most.
 OUTCOMES_LIMIT = 500
 NOTE_MAX_CHARS = 500
-_USERS_SQL = f"SELECT {_USER_COLUMNS} FROM users"
 
 
-class Storage(Maintenance):
-    """Async access to the diary; open with `await Storage.open(path)`."""
+class _Erased(Exception):
+    """The person erased their data while this reading was being made: roll it back."""
+
+
+class Storage(People, Maintenance):
+    """Async access to the diary; open with `await Storage.open(path or URL)`."""
 
     # -- readings ----------------------------------------------------------------------------
 
+    # Without `not_erased_since` a reading is always stored; with it, maybe not (None).
+    @overload
     async def add_reading(
         self,
         user_id: int,
@@ -68,10 +68,44 @@ class Storage(Maintenance):
         at: datetime | None = None,
         unsure: bool = False,
         update_id: int | None = None,
-    ) -> MoodEntry:
+        not_erased_since: None = None,
+    ) -> MoodEntry: ...
+    @overload
+    async def add_reading(
+        self,
+        user_id: int,
+        *,
+        emotion: Emotion | None,
+        confidence: float | None,
+        probabilities: Mapping[Emotion, float] | None,
+        track_ids: Sequence[str] = (),
+        mood: Mood | None = None,
+        source: Source = Source.FACE,
+        at: datetime | None = None,
+        unsure: bool = False,
+        update_id: int | None = None,
+        not_erased_since: datetime,
+    ) -> MoodEntry | None: ...
+    async def add_reading(
+        self,
+        user_id: int,
+        *,
+        emotion: Emotion | None,
+        confidence: float | None,
+        probabilities: Mapping[Emotion, float] | None,
+        track_ids: Sequence[str] = (),
+        mood: Mood | None = None,
+        source: Source = Source.FACE,
+        at: datetime | None = None,
+        unsure: bool = False,
+        update_id: int | None = None,
+        not_erased_since: datetime | None = None,
+    ) -> MoodEntry | None:
         """Store one reading and the songs suggested with it, in one transaction. `unsure`:
         the bot couldn't tell, so `emotion` is only its guess; `update_id`: the Telegram update
-        it came from, one reading per update."""
+        it came from, one reading per update; `not_erased_since`: when the reading started,
+        None (nothing stored) if the person erased their data since. The entry's `first` says
+        whether it is the person's first, decided under the lock on their row."""
         user_id = check_user(user_id)
         emo = Emotion.parse(emotion) if emotion is not None else None
         conf = check_confidence(confidence)
@@ -84,27 +118,44 @@ class Storage(Maintenance):
         if source is Source.FACE and emo is None:
             raise ValueError("a face reading needs an emotion")
         created = to_db_time(at if at is not None else datetime.now(UTC))
-        async with self._write() as db:
-            await _ensure_user(db, user_id, created)
-            cur = await db.execute(
-                "INSERT INTO readings (user_id, created_at, emotion, confidence, probabilities,"
-                " mood, source, unsure, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user_id,
-                    created,
-                    emo.value if emo else None,
-                    conf,
-                    json.dumps({e.value: p for e, p in probs.items()}),
-                    mood_value,
-                    source.value,
-                    int(bool(unsure)),
-                    update_id,
-                ),
-            )
-            entry_id = cur.lastrowid
-            await cur.close()
-            assert entry_id is not None
-            await _insert_tracks(db, entry_id, tracks)
+        since = None if not_erased_since is None else to_db_time(not_erased_since)
+        try:
+            async with self._write() as db:
+                await ensure_user(db, user_id, created)
+                # The person's row lock orders this against their /delete (which takes it
+                # first) and against their other readings, for the first-reading flag.
+                await db.execute(
+                    f"SELECT user_id FROM users WHERE user_id = ?{for_update(db)}", (user_id,)
+                )
+                if since is not None and await db.fetchone(
+                    "SELECT 1 FROM erasures WHERE user_id = ? AND erased_at >= ?",
+                    (user_id, since),
+                ):
+                    raise _Erased  # rolls back the user row made above too
+                had = await db.fetchone(
+                    "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?) AS had", (user_id,)
+                )
+                row = await db.fetchone(
+                    "INSERT INTO readings (user_id, created_at, emotion, confidence,"
+                    " probabilities, mood, source, unsure, update_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        user_id,
+                        created,
+                        emo.value if emo else None,
+                        conf,
+                        json.dumps({e.value: p for e, p in probs.items()}),
+                        mood_value,
+                        source.value,
+                        int(bool(unsure)),
+                        update_id,
+                    ),
+                )
+                assert row is not None and had is not None
+                entry_id = int(row["id"])
+                await _insert_tracks(db, entry_id, tracks)
+        except _Erased:
+            return None
         return MoodEntry(
             id=entry_id,
             user_id=user_id,
@@ -117,6 +168,7 @@ class Storage(Maintenance):
             track_ids=tracks,
             source=source,
             unsure=bool(unsure),
+            first=not had["had"],
         )
 
     async def get_entry(self, user_id: int, entry_id: int) -> MoodEntry | None:
@@ -141,10 +193,10 @@ class Storage(Maintenance):
     async def _load(self, where: str, params: tuple[Any, ...]) -> list[MoodEntry]:
         # `where` is always one of our literals above; values go through parameters.
         async with self._read() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetch(
                 f"SELECT r.* FROM readings AS r WHERE {where} ORDER BY r.created_at, r.id", params
             )
-            recs = await db.execute_fetchall(
+            recs = await db.fetch(
                 "SELECT rec.reading_id, rec.track_id FROM readings AS r"
                 " JOIN recommendations AS rec ON rec.reading_id = r.id"
                 f" WHERE {where} ORDER BY rec.reading_id, rec.position",
@@ -163,12 +215,11 @@ class Storage(Maintenance):
         mood_value = Mood.parse(mood).value
         tracks = check_tracks(track_ids)
         async with self._write() as db:
-            cur = await db.execute(
+            affected = await db.execute(
                 "UPDATE readings SET mood = ? WHERE id = ? AND user_id = ? AND mood IS NULL",
                 (mood_value, entry_id, user_id),
             )
-            changed = cur.rowcount == 1
-            await cur.close()
+            changed = affected == 1
             if changed:
                 await db.execute("DELETE FROM recommendations WHERE reading_id = ?", (entry_id,))
                 await _insert_tracks(db, entry_id, tracks)
@@ -186,17 +237,35 @@ class Storage(Maintenance):
             await _insert_tracks(db, entry_id, tracks)
         return True
 
+    async def add_recommendations(
+        self, user_id: int, entry_id: int, track_ids: Sequence[str]
+    ) -> bool:
+        """Append songs to one of this user's entries, after those it has; False if not
+        theirs. Under the entry's row lock, so two "more songs" at once both land instead of
+        one replacing the list with what it read before the other wrote."""
+        tracks = check_tracks(track_ids)
+        async with self._write() as db:
+            if not await _owns(db, user_id, entry_id):
+                return False
+            row = await db.fetchone(
+                "SELECT coalesce(max(position), -1) + 1 AS next FROM recommendations"
+                " WHERE reading_id = ?",
+                (entry_id,),
+            )
+            assert row is not None
+            await _insert_tracks(db, entry_id, tracks, int(row["next"]))
+        return True
+
     async def correct_emotion(self, user_id: int, entry_id: int, emotion: Emotion) -> bool:
         """Record the person's own emotion for an entry (may be changed again); False if not
         this user's entry."""
         emo = Emotion.parse(emotion)
         async with self._write() as db:
-            cur = await db.execute(
+            affected = await db.execute(
                 "UPDATE readings SET corrected_emotion = ? WHERE id = ? AND user_id = ?",
                 (emo.value, entry_id, user_id),
             )
-            changed = cur.rowcount == 1
-            await cur.close()
+            changed = affected == 1
         return changed
 
     async def set_note(self, user_id: int, entry_id: int, note: str | None) -> bool:
@@ -204,23 +273,19 @@ class Storage(Maintenance):
         entry isn't theirs."""
         text = " ".join(note.split())[:NOTE_MAX_CHARS] if note else None
         async with self._write() as db:
-            cur = await db.execute(
+            affected = await db.execute(
                 "UPDATE readings SET note = ? WHERE id = ? AND user_id = ?",
                 (text or None, entry_id, user_id),
             )
-            changed = cur.rowcount == 1
-            await cur.close()
+            changed = affected == 1
         return changed
 
     async def count_readings(self, user_id: int) -> int:
         """How many entries this user has."""
-        async with self._lock:
-            rows = list(
-                await self._db.execute_fetchall(
-                    "SELECT count(*) FROM readings WHERE user_id = ?", (user_id,)
-                )
-            )
-        return int(rows[0][0])
+        async with self._read() as db:
+            row = await db.fetchone("SELECT count(*) FROM readings WHERE user_id = ?", (user_id,))
+        assert row is not None
+        return int(row[0])
 
     # -- the person --------------------------------------------------------------------------
 
@@ -233,34 +298,32 @@ class Storage(Maintenance):
         `active_since` (default `since`) were made (for the streak)."""
         active_from = to_db_time(active_since or since)
         async with self._read() as db:
-            outcomes = await db.execute_fetchall(
+            outcomes = await db.fetch(
                 "SELECT emotion, probabilities, corrected_emotion, unsure FROM readings"
                 " WHERE user_id = ? AND source = 'face' AND emotion IS NOT NULL"
                 " ORDER BY created_at DESC, id DESC LIMIT ?",
                 (user_id, OUTCOMES_LIMIT),
             )
-            times = await db.execute_fetchall(
+            times = await db.fetch(
                 "SELECT created_at FROM readings WHERE user_id = ? AND created_at >= ?"
                 " ORDER BY created_at",
                 (user_id, active_from),
             )
-            users = await db.execute_fetchall(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
-            recent = await db.execute_fetchall(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
-            feedback = await db.execute_fetchall(
+            users = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
+            recent = await db.fetch(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
+            feedback = await db.fetch(
                 "SELECT track_id, artist, genre, value, created_at FROM feedback"
                 " WHERE user_id = ? ORDER BY created_at, id",
                 (user_id,),
             )
-            any_entry = list(
-                await db.execute_fetchall(
-                    "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?)", (user_id,)
-                )
+            any_entry = await db.fetchone(
+                "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?)", (user_id,)
             )
         return PersonState(
             settings=next((settings_from_row(row) for row in users), UserSettings(user_id)),
             recent_track_ids=frozenset(row[0] for row in recent),
             feedback=tuple(feedback_from_row(row) for row in feedback),
-            has_readings=bool(any_entry[0][0]),
+            has_readings=bool(any_entry and any_entry[0]),
             outcomes=tuple(outcome_from_row(row) for row in outcomes),
             active_times=tuple(from_db_time(row[0]) for row in times),
         )
@@ -282,7 +345,7 @@ class Storage(Maintenance):
             raise ValueError(f"feedback value must be +1 or -1, got {value!r}")
         created = to_db_time(at if at is not None else datetime.now(UTC))
         async with self._write() as db:
-            await _ensure_user(db, user_id, created)
+            await ensure_user(db, user_id, created)
             await db.execute(
                 "INSERT INTO feedback (user_id, track_id, artist, genre, value, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -295,102 +358,28 @@ class Storage(Maintenance):
     async def remove_feedback(self, user_id: int, track_id: str) -> bool:
         """Forget this user's opinion of a track (an undone 👍/👎); False if there was none."""
         async with self._write() as db:
-            cur = await db.execute(
+            affected = await db.execute(
                 "DELETE FROM feedback WHERE user_id = ? AND track_id = ?", (user_id, track_id)
             )
-            removed = cur.rowcount == 1
-            await cur.close()
+            removed = affected == 1
         return removed
-
-    async def get_user_settings(self, user_id: int) -> UserSettings:
-        """This user's settings, or the defaults if we have none stored."""
-        async with self._lock:
-            rows = await self._db.execute_fetchall(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
-        return next((settings_from_row(row) for row in rows), UserSettings(user_id))
-
-    async def users_with_reminders(self) -> list[UserSettings]:
-        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
-        async with self._lock:
-            rows = await self._db.execute_fetchall(
-                f"{_USERS_SQL} WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
-            )
-        return [settings_from_row(row) for row in rows]
-
-    # Each setter returns the settings as stored afterwards.
-
-    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
-        """Daily nudge at this local time (to the minute), or None to stop."""
-        value = None if remind_at is None else f"{remind_at:%H:%M}"
-        return await self._set_user_column(user_id, "remind_at", value)
-
-    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
-        """Weekly summary on this weekday (0 = Monday), or None to stop."""
-        if day is not None and day not in range(7):
-            raise ValueError(f"weekday must be 0..6, got {day!r}")
-        return await self._set_user_column(user_id, "weekly_day", day)
-
-    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
-        """Replace this user's favourite genres (names as in the catalog)."""
-        names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
-        return await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
-
-    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
-        """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
-        name = timezone.strip()
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {timezone!r}") from None
-        return await self._set_user_column(user_id, "timezone", name)
-
-    async def set_language(self, user_id: int, language: str | None) -> UserSettings:
-        """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
-        if language is not None and language not in ("en", "ko", "es"):
-            raise ValueError(f"unsupported language {language!r}")
-        return await self._set_user_column(user_id, "language", language)
-
-    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
-        """Whether their own corrections adapt how their selfies are read."""
-        return await self._set_user_column(user_id, "learn_face", int(bool(on)))
-
-    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> UserSettings:
-        """Set match (songs that fit the mood) or lift (songs to lift it); None = default."""
-        value = None if strategy is None else Strategy.parse(strategy).value
-        return await self._set_user_column(user_id, "strategy", value)
-
-    async def _set_user_column(
-        self, user_id: int, column: str, value: str | int | None
-    ) -> UserSettings:
-        user_id = check_user(user_id)
-        async with self._write() as db:
-            await _ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
-            # `column` is one of our literals, never user input.
-            rows = await db.execute_fetchall(
-                f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {_USER_COLUMNS}",
-                (value, user_id),
-            )
-        return settings_from_row(next(iter(rows)))
 
 
 # -- helpers -------------------------------------------------------------------------
 
 
-async def _ensure_user(db: aiosqlite.Connection, user_id: int, created: str) -> None:
-    await db.execute(
-        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
-        (user_id, created),
+async def _owns(db: Connection, user_id: int, entry_id: int) -> bool:
+    # Locks the entry's row: what is done to its songs next waits for, and is seen by, others.
+    row = await db.fetchone(
+        f"SELECT 1 FROM readings WHERE id = ? AND user_id = ?{for_update(db)}", (entry_id, user_id)
     )
+    return row is not None
 
 
-async def _owns(db: aiosqlite.Connection, user_id: int, entry_id: int) -> bool:
-    rows = await db.execute_fetchall(
-        "SELECT 1 FROM readings WHERE id = ? AND user_id = ?", (entry_id, user_id)
-    )
-    return bool(list(rows))
-
-
-async def _insert_tracks(db: aiosqlite.Connection, entry_id: int, tracks: Iterable[str]) -> None:
+async def _insert_tracks(
+    db: Connection, entry_id: int, tracks: Iterable[str], start: int = 0
+) -> None:
     await db.executemany(
         "INSERT INTO recommendations (reading_id, position, track_id) VALUES (?, ?, ?)",
-        [(entry_id, i, t) for i, t in enumerate(tracks)],
+        [(entry_id, i, t) for i, t in enumerate(tracks, start)],
     )

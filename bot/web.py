@@ -84,7 +84,7 @@ class Worker:
         await app.initialize()
         if app.post_init:
             await app.post_init(app)
-        self.journal = await Journal.open(self.settings.database_path)
+        self.journal = await Journal.open(self.settings.database)
         await self.journal.forget_done()
         await app.start()
         self.ready = True

@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests import media
 
@@ -82,6 +85,25 @@ def test_recommend_for_a_user_never_repeats_in_ten_calls(tmp_path):
         out = moodtune("recommend", "sad", "--user", "7", "--json", env=env)
         seen += [s["id"] for s in json.loads(out.stdout)["songs"]]
     assert len(seen) == 50 and len(set(seen)) == 50
+
+
+def test_database_url_selects_postgres(postgres_url):
+    """DATABASE_URL=postgresql://... wins over DATABASE_PATH: the diary lives on the server."""
+    env = {"DATABASE_URL": postgres_url, "DATABASE_PATH": "/nonexistent/never.sqlite3"}
+    seen: list[str] = []
+    for _ in range(3):
+        out = moodtune("recommend", "sad", "--user", "7", "--json", env=env)
+        seen += [s["id"] for s in json.loads(out.stdout)["songs"]]
+    assert len(seen) == 15 and len(set(seen)) == 15
+
+
+def test_database_url_must_name_a_known_backend():
+    from bot.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).database == Path("data/moodtune.sqlite3")
+    assert Settings.from_env({"DATABASE_URL": "sqlite:///x.db"}).database == "sqlite:///x.db"
+    with pytest.raises(SettingsError):
+        Settings.from_env({"DATABASE_URL": "mysql://x"})
 
 
 def test_recommend_language_makes_its_pool_likelier(tmp_path):

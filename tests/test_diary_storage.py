@@ -11,8 +11,8 @@ from models.emotion import Emotion
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
-async def test_unsure_and_notes_round_trip_scoped_to_their_owner(tmp_path, recommender):
-    async with await Storage.open(tmp_path / "db.sqlite3") as storage:
+async def test_unsure_and_notes_round_trip_scoped_to_their_owner(database_url, recommender):
+    async with await Storage.open(database_url) as storage:
         entry = await storage.add_reading(
             1, emotion="angry", confidence=0.31, probabilities={"angry": 0.31}, at=NOW,
             unsure=True,
@@ -35,8 +35,8 @@ async def test_unsure_and_notes_round_trip_scoped_to_their_owner(tmp_path, recom
         assert await service.export(1) is None
 
 
-async def test_learn_face_switch_is_on_by_default(tmp_path):
-    async with await Storage.open(tmp_path / "db.sqlite3") as storage:
+async def test_learn_face_switch_is_on_by_default(database_url):
+    async with await Storage.open(database_url) as storage:
         assert (await storage.get_user_settings(1)).learn_face is True
         assert (await storage.set_learn_face(1, False)).learn_face is False
         assert (await storage.get_user_settings(1)).learn_face is False

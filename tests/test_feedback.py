@@ -31,8 +31,8 @@ def tiny_catalog() -> Catalog:
 
 
 @pytest.fixture
-async def storage(tmp_path):
-    async with await Storage.open(tmp_path / "db.sqlite3") as storage:
+async def storage(database_url):
+    async with await Storage.open(database_url) as storage:
         yield storage
 
 

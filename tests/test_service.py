@@ -76,7 +76,7 @@ async def test_a_selfie_is_one_read_and_one_write(tmp_path, analyzer, recommende
         service = MoodTune(analyzer, recommender, storage)
         if not first:
             await service.read_selfie(1, media.smiling_jpeg())
-        storage._lock = lock = CountingLock()
+        storage._backend.lock = lock = CountingLock()  # type: ignore[attr-defined]
         result = await service.read_selfie(1, media.smiling_jpeg())
         assert lock.taken == 2  # what the service needs about the person, then the reading
         assert result is not None and result.first is first and len(result.tracks) == 5

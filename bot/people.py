@@ -1,0 +1,125 @@
+"""A person's settings in the diary: time zone, language, strategy, favourite genres,
+reminders, face learning. Part of the one storage interface (bot/storage.Storage inherits
+them); the rules of bot/storage.py hold here too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.database import Connection, Database, for_update, to_db_time
+from bot.diary import UserSettings
+from bot.rows import check_user, settings_from_row
+from recommender.moods import Strategy
+
+USER_COLUMNS = (
+    "user_id, timezone, strategy, created_at, favourite_genres, remind_at, weekly_day, learn_face"
+    ", language"
+)
+USERS_SQL = f"SELECT {USER_COLUMNS} FROM users"
+
+
+class People(Database):
+    """Per-person settings; each setter returns the settings as stored afterwards."""
+
+    async def get_user_settings(self, user_id: int) -> UserSettings:
+        """This user's settings, or the defaults if we have none stored."""
+        async with self._read() as db:
+            rows = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
+        return next((settings_from_row(row) for row in rows), UserSettings(user_id))
+
+    async def users_with_reminders(self) -> list[UserSettings]:
+        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
+        async with self._read() as db:
+            rows = await db.fetch(
+                f"{USERS_SQL} WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
+            )
+        return [settings_from_row(row) for row in rows]
+
+    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
+        """Daily nudge at this local time (to the minute), or None to stop."""
+        value = None if remind_at is None else f"{remind_at:%H:%M}"
+        return await self._set_user_column(user_id, "remind_at", value)
+
+    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
+        """Weekly summary on this weekday (0 = Monday), or None to stop."""
+        if day is not None and day not in range(7):
+            raise ValueError(f"weekday must be 0..6, got {day!r}")
+        return await self._set_user_column(user_id, "weekly_day", day)
+
+    async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
+        """Replace this user's favourite genres (names as in the catalog)."""
+        names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
+        return await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
+
+    async def toggle_favourite_genre(
+        self,
+        user_id: int,
+        genre: str,
+        normalise: Callable[[Sequence[str]], Iterable[str]] = tuple,
+    ) -> UserSettings:
+        """Add `genre` to this user's favourites, or remove it if there, in one unit of work
+        (their row locked between the read and the write). `normalise` maps the stored names
+        first (e.g. to genre families)."""
+        user_id = check_user(user_id)
+        name = str(genre).strip().lower()
+        async with self._write() as db:
+            await ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
+            row = await db.fetchone(
+                f"SELECT favourite_genres FROM users WHERE user_id = ?{for_update(db)}",
+                (user_id,),
+            )
+            assert row is not None
+            names = set(normalise(json.loads(row["favourite_genres"]))) ^ {name}
+            rows = await db.fetch(
+                f"UPDATE users SET favourite_genres = ? WHERE user_id = ? RETURNING {USER_COLUMNS}",
+                (json.dumps(sorted(names)), user_id),
+            )
+        return settings_from_row(rows[0])
+
+    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
+        """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
+        name = timezone.strip()
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {timezone!r}") from None
+        return await self._set_user_column(user_id, "timezone", name)
+
+    async def set_language(self, user_id: int, language: str | None) -> UserSettings:
+        """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
+        if language is not None and language not in ("en", "ko", "es"):
+            raise ValueError(f"unsupported language {language!r}")
+        return await self._set_user_column(user_id, "language", language)
+
+    async def set_learn_face(self, user_id: int, on: bool) -> UserSettings:
+        """Whether their own corrections adapt how their selfies are read."""
+        return await self._set_user_column(user_id, "learn_face", int(bool(on)))
+
+    async def set_strategy(self, user_id: int, strategy: Strategy | None) -> UserSettings:
+        """Set match (songs that fit the mood) or lift (songs to lift it); None = default."""
+        value = None if strategy is None else Strategy.parse(strategy).value
+        return await self._set_user_column(user_id, "strategy", value)
+
+    async def _set_user_column(
+        self, user_id: int, column: str, value: str | int | None
+    ) -> UserSettings:
+        user_id = check_user(user_id)
+        async with self._write() as db:
+            await ensure_user(db, user_id, to_db_time(datetime.now(UTC)))
+            # `column` is one of our literals, never user input.
+            rows = await db.fetch(
+                f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {USER_COLUMNS}",
+                (value, user_id),
+            )
+        return settings_from_row(next(iter(rows)))
+
+
+async def ensure_user(db: Connection, user_id: int, created: str) -> None:
+    """The person's row, made with default settings if they have none yet."""
+    await db.execute(
+        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
+        (user_id, created),
+    )
