@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 
+from bot.agenda import Agenda
 from bot.database import from_db_time, to_db_time
 from bot.diary import MoodEntry, PersonState, Source, UserSettings
 from bot.maintenance import Maintenance
@@ -50,7 +51,7 @@ NOTE_MAX_CHARS = 500
 _USERS_SQL = f"SELECT {_USER_COLUMNS} FROM users"
 
 
-class Storage(Maintenance):
+class Storage(Agenda, Maintenance):
     """Async access to the diary; open with `await Storage.open(path)`."""
 
     # -- readings ----------------------------------------------------------------------------
@@ -308,40 +309,40 @@ class Storage(Maintenance):
             rows = await self._db.execute_fetchall(f"{_USERS_SQL} WHERE user_id = ?", (user_id,))
         return next((settings_from_row(row) for row in rows), UserSettings(user_id))
 
-    async def users_with_reminders(self) -> list[UserSettings]:
-        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
-        async with self._lock:
-            rows = await self._db.execute_fetchall(
-                f"{_USERS_SQL} WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
-            )
-        return [settings_from_row(row) for row in rows]
+    # Each setter returns the settings as stored afterwards. The reminder settings and the
+    # time zone also (re)plan the reminder rows (bot/agenda.py) in the same transaction, due
+    # next after `now` (default: the real clock).
 
-    # Each setter returns the settings as stored afterwards.
-
-    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
+    async def set_reminder(
+        self, user_id: int, remind_at: time | None, now: datetime | None = None
+    ) -> UserSettings:
         """Daily nudge at this local time (to the minute), or None to stop."""
         value = None if remind_at is None else f"{remind_at:%H:%M}"
-        return await self._set_user_column(user_id, "remind_at", value)
+        return await self._set_user_column(user_id, "remind_at", value, now)
 
-    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
+    async def set_weekly_day(
+        self, user_id: int, day: int | None, now: datetime | None = None
+    ) -> UserSettings:
         """Weekly summary on this weekday (0 = Monday), or None to stop."""
         if day is not None and day not in range(7):
             raise ValueError(f"weekday must be 0..6, got {day!r}")
-        return await self._set_user_column(user_id, "weekly_day", day)
+        return await self._set_user_column(user_id, "weekly_day", day, now)
 
     async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
         """Replace this user's favourite genres (names as in the catalog)."""
         names = sorted({str(g).strip().lower() for g in genres if str(g).strip()})
         return await self._set_user_column(user_id, "favourite_genres", json.dumps(names))
 
-    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
+    async def set_timezone(
+        self, user_id: int, timezone: str, now: datetime | None = None
+    ) -> UserSettings:
         """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
         name = timezone.strip()
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r}") from None
-        return await self._set_user_column(user_id, "timezone", name)
+        return await self._set_user_column(user_id, "timezone", name, now)
 
     async def set_language(self, user_id: int, language: str | None) -> UserSettings:
         """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
@@ -359,7 +360,7 @@ class Storage(Maintenance):
         return await self._set_user_column(user_id, "strategy", value)
 
     async def _set_user_column(
-        self, user_id: int, column: str, value: str | int | None
+        self, user_id: int, column: str, value: str | int | None, now: datetime | None = None
     ) -> UserSettings:
         user_id = check_user(user_id)
         async with self._write() as db:
@@ -369,7 +370,10 @@ class Storage(Maintenance):
                 f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {_USER_COLUMNS}",
                 (value, user_id),
             )
-        return settings_from_row(next(iter(rows)))
+            person = settings_from_row(next(iter(rows)))
+            if column in ("remind_at", "weekly_day", "timezone"):
+                await self._plan(db, person, now or datetime.now(UTC))
+        return person
 
 
 # -- helpers -------------------------------------------------------------------------
