@@ -26,11 +26,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buttons, delivery, gate, handlers, i18n, replies, speech
+from bot import buttons, delivery, gate, handlers, i18n, reminders, replies, speech
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp, job_queue
 from bot.download import Downloader
 from bot.i18n import N_
-from bot.reminders import rebuild as rebuild_reminders
 from bot.retry import RetryingLimiter
 from bot.service import MoodTune, utc_now
 from bot.settings import Settings
@@ -104,7 +103,7 @@ def build_application(
         job_queue(app).run_repeating(
             _purge, interval=timedelta(days=1), first=1.0, name="retention"
         )
-        await rebuild_reminders(app)
+        reminders.start(app)  # due reminders are claimed from the database by any worker
         log.info("bot @%s is up; press Ctrl+C to stop", app.bot.username)
 
     builder = (

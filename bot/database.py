@@ -289,6 +289,25 @@ MIGRATIONS: tuple[Migration, ...] = (
     # lease it renews while it works); another worker handed the same update meanwhile says
     # "busy" and Telegram redelivers it later, and takes over once the lease has run out.
     portable("ALTER TABLE updates ADD COLUMN claimed_until TEXT"),
+    # 10 (issue 16): reminders as rows any worker can claim (bot/agenda.py), in SQL both SQLite
+    # and PostgreSQL run. due_at NULL: planned on the next scan, which is how the people who
+    # opted in before get theirs (a zone-aware time needs Python, so not here).
+    portable(
+        """
+        CREATE TABLE reminders (
+            user_id      BIGINT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+            kind         TEXT NOT NULL CHECK (kind IN ('daily', 'weekly')),
+            due_at       TEXT,
+            leased_until TEXT,
+            PRIMARY KEY (user_id, kind)
+        )
+        """,
+        "CREATE INDEX reminders_due ON reminders(due_at)",
+        "INSERT INTO reminders (user_id, kind)"
+        " SELECT user_id, 'daily' FROM users WHERE remind_at IS NOT NULL",
+        "INSERT INTO reminders (user_id, kind)"
+        " SELECT user_id, 'weekly' FROM users WHERE weekly_day IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -329,8 +329,7 @@ async def settings(update: Update, context: Context) -> None:
     if not context.args:
         zone = await context.moodtune.timezone(user_id)
     elif person := await context.moodtune.set_timezone(user_id, " ".join(context.args)):
-        reminders.schedule(context.application, person)  # reminders follow the new zone
-        zone = person.timezone
+        zone = person.timezone  # their reminders follow the new zone (bot/agenda.py)
     else:
         await message.reply_text(replies.UNKNOWN_TIMEZONE)
         return
@@ -354,7 +353,6 @@ async def tz_button(update: Update, context: Context) -> None:
         return
     await query.answer(replies.SAVED)
     await query.edit_message_text(replies.settings_text(button.zone))
-    reminders.schedule(context.application, person)
 
 
 async def remind(update: Update, context: Context) -> None:
@@ -366,10 +364,9 @@ async def remind(update: Update, context: Context) -> None:
             replies.remind_not_understood(" ".join(words)) if words else replies.REMIND_HELP
         )
         return
-    person = await context.moodtune.set_reminders(
+    await context.moodtune.set_reminders(
         updates.user_id(update), wish.weekday, wish.at, i18n.current()
     )
-    reminders.schedule(context.application, person)
     await message.reply_text(replies.wish_text(wish.weekday, wish.at))
 
 

@@ -113,6 +113,7 @@ class Maintenance(Database):
                 " (SELECT id FROM readings WHERE user_id = ?)",
                 "DELETE FROM readings WHERE user_id = ?",
                 "DELETE FROM feedback WHERE user_id = ?",
+                "DELETE FROM reminders WHERE user_id = ?",
                 "DELETE FROM users WHERE user_id = ?",
             ):
                 deleted += await db.execute(sql, (user_id,))

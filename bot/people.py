@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.database import Connection, Database, for_update, to_db_time
+from bot.agenda import Agenda
+from bot.database import Connection, for_update, to_db_time
 from bot.diary import UserSettings
 from bot.rows import check_user, settings_from_row
 from recommender.moods import Strategy
@@ -21,8 +22,9 @@ USER_COLUMNS = (
 USERS_SQL = f"SELECT {USER_COLUMNS} FROM users"
 
 
-class People(Database):
-    """Per-person settings; each setter returns the settings as stored afterwards."""
+class People(Agenda):
+    """Per-person settings; each setter returns the settings as stored afterwards. On
+    Agenda, whose reminder rows follow the settings."""
 
     async def get_user_settings(self, user_id: int) -> UserSettings:
         """This user's settings, or the defaults if we have none stored."""
@@ -30,24 +32,23 @@ class People(Database):
             rows = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
         return next((settings_from_row(row) for row in rows), UserSettings(user_id))
 
-    async def users_with_reminders(self) -> list[UserSettings]:
-        """Everyone who opted into a daily nudge or a weekly summary (to rebuild jobs)."""
-        async with self._read() as db:
-            rows = await db.fetch(
-                f"{USERS_SQL} WHERE remind_at IS NOT NULL OR weekly_day IS NOT NULL"
-            )
-        return [settings_from_row(row) for row in rows]
+    # The reminder settings and the time zone also (re)plan the reminder rows (bot/agenda.py)
+    # in the same transaction, due next after `now` (default: the real clock).
 
-    async def set_reminder(self, user_id: int, remind_at: time | None) -> UserSettings:
+    async def set_reminder(
+        self, user_id: int, remind_at: time | None, now: datetime | None = None
+    ) -> UserSettings:
         """Daily nudge at this local time (to the minute), or None to stop."""
         value = None if remind_at is None else f"{remind_at:%H:%M}"
-        return await self._set_user_column(user_id, "remind_at", value)
+        return await self._set_user_column(user_id, "remind_at", value, now)
 
-    async def set_weekly_day(self, user_id: int, day: int | None) -> UserSettings:
+    async def set_weekly_day(
+        self, user_id: int, day: int | None, now: datetime | None = None
+    ) -> UserSettings:
         """Weekly summary on this weekday (0 = Monday), or None to stop."""
         if day is not None and day not in range(7):
             raise ValueError(f"weekday must be 0..6, got {day!r}")
-        return await self._set_user_column(user_id, "weekly_day", day)
+        return await self._set_user_column(user_id, "weekly_day", day, now)
 
     async def set_favourite_genres(self, user_id: int, genres: Sequence[str]) -> UserSettings:
         """Replace this user's favourite genres (names as in the catalog)."""
@@ -79,14 +80,16 @@ class People(Database):
             )
         return settings_from_row(rows[0])
 
-    async def set_timezone(self, user_id: int, timezone: str) -> UserSettings:
+    async def set_timezone(
+        self, user_id: int, timezone: str, now: datetime | None = None
+    ) -> UserSettings:
         """Set the IANA time zone (e.g. 'Europe/Berlin') used for days in the history."""
         name = timezone.strip()
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {timezone!r}") from None
-        return await self._set_user_column(user_id, "timezone", name)
+        return await self._set_user_column(user_id, "timezone", name, now)
 
     async def set_language(self, user_id: int, language: str | None) -> UserSettings:
         """The language to speak with them ('en', 'ko', 'es'); None: their Telegram app's."""
@@ -104,7 +107,7 @@ class People(Database):
         return await self._set_user_column(user_id, "strategy", value)
 
     async def _set_user_column(
-        self, user_id: int, column: str, value: str | int | None
+        self, user_id: int, column: str, value: str | int | None, now: datetime | None = None
     ) -> UserSettings:
         user_id = check_user(user_id)
         async with self._write() as db:
@@ -114,7 +117,10 @@ class People(Database):
                 f"UPDATE users SET {column} = ? WHERE user_id = ? RETURNING {USER_COLUMNS}",
                 (value, user_id),
             )
-        return settings_from_row(next(iter(rows)))
+            person = settings_from_row(next(iter(rows)))
+            if column in ("remind_at", "weekly_day", "timezone"):
+                await self._plan(db, person, now or datetime.now(UTC))
+        return person
 
 
 async def ensure_user(db: Connection, user_id: int, created: str) -> None:

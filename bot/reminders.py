@@ -1,4 +1,9 @@
-"""Opt-in daily nudges and weekly summaries, as PTB JobQueue jobs rebuilt from the diary."""
+"""Opt-in daily nudges and weekly summaries: what people type into /remind, and each worker's
+loop that claims the due ones from the database (bot/agenda.py) and sends them.
+
+The loop is a repeating job on the Application's JobQueue, so every worker runs one whatever
+brings its updates (polling or webhook), and it stops with the Application.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,19 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from telegram import Bot
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import Application, Job
 
 from bot import i18n, replies
+from bot.agenda import Claim, Kind
 from bot.context import Context, MoodTuneApp, job_queue
-from bot.diary import UserSettings
+from bot.service import MoodTune
 
 log = logging.getLogger(__name__)
 
-WEEKLY_AT = dt.time(19, 0)  # local time of the weekly summary
+TICK = 20.0  # seconds between a worker's scans for due reminders (they are sent to the minute)
+BATCH = 25  # reminders claimed at once; each is sent well within the lease (bot/service.py)
 
 # "8:30", "08:30", "8am", "8 am", "8.30pm", "20h", "20:00h", "8"
 # ASCII digits only: \d also takes other scripts' digits ("٩"), which no one means here.
@@ -63,73 +69,45 @@ def parse_time(text: str) -> dt.time | None:
     return dt.time(hour, minute)
 
 
-def _names(user_id: int) -> tuple[str, str]:
-    return f"remind:{user_id}", f"weekly:{user_id}"
+def start(app: MoodTuneApp) -> None:
+    """Scan for due reminders every TICK seconds on this worker, from now until it stops."""
+    job_queue(app).run_repeating(_tick, interval=TICK, first=TICK, name="reminders")
 
 
-def schedule(app: Application[Any, Any, Any, Any, Any, Any], person: UserSettings) -> None:
-    """(Re)create this person's jobs from their settings; removes them when turned off."""
-    jobs = job_queue(app)
-    daily, weekly = _names(person.user_id)
-    for name in (daily, weekly):
-        for job in jobs.get_jobs_by_name(name):
-            job.schedule_removal()
-    tz, user_id = person.tzinfo, person.user_id
-    if person.remind_at:
-        jobs.run_daily(
-            _nudge, person.remind_at.replace(tzinfo=tz), name=daily, chat_id=user_id,
-            user_id=user_id,
-        )  # fmt: skip
-    if person.weekly_day is not None:
-        jobs.run_daily(
-            _weekly, WEEKLY_AT.replace(tzinfo=tz), days=(_ptb_day(person.weekly_day),),
-            name=weekly, chat_id=user_id, user_id=user_id,
-        )  # fmt: skip
+async def _tick(context: Context) -> None:
+    await deliver(context.bot, context.moodtune)
 
 
-def _ptb_day(monday_zero: int) -> int:
-    # PTB's run_daily counts days from Sunday = 0.
-    return (monday_zero + 1) % 7
+async def deliver(bot: Bot, service: MoodTune) -> int:
+    """Claim and send every reminder due now, a batch at a time; returns how many were sent.
+    Workers running this at once share the due ones out: each is claimed by one of them."""
+    sent = 0
+    while claims := await service.due_reminders(BATCH):
+        for claim in claims:
+            try:
+                sent += await _send(bot, service, claim)
+            except Exception:
+                # Left leased: after the lease another worker (or this one) tries again.
+                log.exception("reminder %s for %d failed", claim.kind, claim.user_id)
+    return sent
 
 
-async def rebuild(app: MoodTuneApp) -> int:
-    """At start-up: one job per opted-in person, so reminders survive a restart."""
-    people = await app.bot_data.moodtune.people_with_reminders()
-    for person in people:
-        schedule(app, person)
-    return len(people)
-
-
-async def _nudge(context: Context) -> None:
-    await _speak_their_language(context)
-    await _send(context, replies.NUDGE)
-
-
-async def _weekly(context: Context) -> None:
-    await _speak_their_language(context)
-    summary = await context.moodtune.history(_job(context)[1])
-    await _send(context, replies.weekly_summary_text(summary))
-
-
-async def _speak_their_language(context: Context) -> None:
-    # A job has no update to read a language_code from: the one kept when they opted in.
-    i18n.use(await context.moodtune.language(_job(context)[1]))
-
-
-async def _send(context: Context, text: str) -> None:
-    job, user_id = _job(context)
+async def _send(bot: Bot, service: MoodTune, claim: Claim) -> bool:
+    # A reminder has no update to read a language_code from: the one kept when they opted in.
+    i18n.use(await service.language(claim.user_id))
+    if claim.kind is Kind.DAILY:
+        text = replies.NUDGE
+    else:
+        text = replies.weekly_summary_text(await service.history(claim.user_id))
     try:
-        await context.bot.send_message(user_id, text)
+        await bot.send_message(claim.user_id, text)
     except Forbidden:
-        # They blocked the bot: stop nudging rather than fail every day.
-        job.schedule_removal()
+        # They blocked the bot: stop reminding them rather than fail every day.
+        await service.reminders_off(claim.user_id)
+        return False
     except TelegramError as e:
         log.warning("reminder not sent: %s", e)
-
-
-def _job(context: Context) -> tuple[Job[Any], int]:
-    """The running job and its person (`schedule` makes their private chat the job's chat)."""
-    job = context.job
-    if job is None or job.chat_id is None:
-        raise RuntimeError("a reminder job without its person")
-    return job, job.chat_id
+        await service.reminder_sent(claim)  # not retried: the next one is due as usual
+        return False
+    await service.reminder_sent(claim)
+    return True

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
 from bot import zones
+from bot.agenda import Claim
 from bot.diary import PersonState, Source, UserSettings
 from bot.history import HistorySummary, period_bounds, streak, week_summary
 from bot.learned import personalise
@@ -47,6 +48,11 @@ ANALYSIS_WAITERS = 4
 SONG_THREADS = 2
 # Below this top-class probability the reading is a guess; we say so and ask instead.
 UNSURE_BELOW = 0.40
+# A claimed reminder is this worker's for this long (a send takes seconds; after a crash
+# another worker sends it once the lease runs out), and one overdue by more than
+# REMINDER_LATE (the bot was down) is skipped rather than sent at an odd hour.
+REMINDER_LEASE = timedelta(minutes=10)
+REMINDER_LATE = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
@@ -425,7 +431,7 @@ class MoodTune:
         if (key := zones.resolve(name)) is None:
             return None
         try:
-            return await self._storage.set_timezone(user_id, key)
+            return await self._storage.set_timezone(user_id, key, self._clock())
         except ValueError:
             return None
 
@@ -481,17 +487,30 @@ class MoodTune:
         return person
 
     async def remind_daily(self, user_id: int, at: clock_time) -> UserSettings:
-        return await self._storage.set_reminder(user_id, at)
+        return await self._storage.set_reminder(user_id, at, self._clock())
 
     async def remind_weekly(self, user_id: int, weekday: int) -> UserSettings:
-        return await self._storage.set_weekly_day(user_id, weekday)
+        return await self._storage.set_weekly_day(user_id, weekday, self._clock())
 
     async def reminders_off(self, user_id: int) -> UserSettings:
-        await self._storage.set_reminder(user_id, None)
-        return await self._storage.set_weekly_day(user_id, None)
+        await self._storage.set_reminder(user_id, None, self._clock())
+        return await self._storage.set_weekly_day(user_id, None, self._clock())
 
-    async def people_with_reminders(self) -> list[UserSettings]:
-        return await self._storage.users_with_reminders()
+    async def due_reminders(self, limit: int) -> list[Claim]:
+        """Claim up to `limit` reminders due now, for this worker alone (bot/agenda.py); any
+        more than REMINDER_LATE overdue (the bot was down) are skipped, not sent at an odd
+        hour."""
+        now = self._clock()
+        await self._storage.plan_unscheduled(now)
+        claims = await self._storage.claim_due(now, REMINDER_LEASE, limit)
+        for claim in claims:
+            if now - claim.due_at > REMINDER_LATE:
+                await self._storage.finish(claim, now)
+        return [c for c in claims if now - c.due_at <= REMINDER_LATE]
+
+    async def reminder_sent(self, claim: Claim) -> None:
+        """Sent (or failed for good): due again at its next occurrence."""
+        await self._storage.finish(claim, self._clock())
 
     # -- privacy -----------------------------------------------------------------------------
 

@@ -609,37 +609,6 @@ async def test_settings_time_zone(bot: Bot):
         assert bot.rows("SELECT timezone FROM users WHERE user_id = ?", ALICE) == [(key,)]
 
 
-async def test_reminders_are_scheduled_and_rebuilt_after_restart(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
-):
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=tmp_path / "db.sqlite3",
-    )
-    for restart in range(2):
-        app = build_application(settings, analyzer, recommender)
-        mark = telegram_stub.mark()
-        async with running(app):
-            await telegram_stub.wait_for("getUpdates", timeout=30, since=mark)
-            harness = Bot(telegram_stub, settings.database_path, app)
-            if restart == 0:
-                assert "08:30" in (await harness.say(ALICE, "/remind 8:30"))["text"]
-                assert "Sun" in (await harness.say(ALICE, "/remind weekly sunday"))["text"]
-            names = {j.name for j in app.job_queue.jobs()}
-            assert {f"remind:{ALICE}", f"weekly:{ALICE}"} <= names, (restart, names)
-            if restart == 1:
-                await harness.say(ALICE, "/remind off")  # its jobs go before it replies
-                names = {j.name for j in app.job_queue.jobs() if not j.removed}
-                assert f"remind:{ALICE}" not in names
-                assert bot_rows(settings.database_path) == [(None, None)]
-
-
-def bot_rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as con:
-        return con.execute("SELECT remind_at, weekly_day FROM users").fetchall()
-
-
 async def test_inline_mode_offers_personal_songs(bot: Bot):
     msg = await bot.send_photo(ALICE, media.smiling_jpeg())
     mark = bot.stub.mark()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from bot.agenda import Kind
 from bot.diary import Source
 from bot.service import MoodTune, Songs
 from bot.storage import Storage
@@ -139,17 +140,17 @@ async def test_entries_are_scoped_to_their_owner(service, entry_id):
     assert len((await service.correct(1, entry_id, Emotion.SAD)).tracks) == 5
 
 
-async def test_settings_return_what_was_stored(service):
+async def test_settings_return_what_was_stored(service, storage):
     assert await service.set_timezone(1, "Mars/Olympus") is None
     assert (await service.set_timezone(1, " Europe/Berlin ")).timezone == "Europe/Berlin"
     assert await service.timezone(1) == "Europe/Berlin"
     person = await service.remind_daily(1, time(8, 30))
     person = await service.remind_weekly(1, 6)
     assert (person.remind_at, person.weekly_day) == (time(8, 30), 6)
-    assert [p.user_id for p in await service.people_with_reminders()] == [1]
+    assert set(await storage.reminders_of(1)) == {Kind.DAILY, Kind.WEEKLY}
     person = await service.reminders_off(1)
     assert (person.remind_at, person.weekly_day) == (None, None)
-    assert await service.people_with_reminders() == []
+    assert await storage.reminders_of(1) == {}
 
 
 async def test_genres_toggle_and_unknown_ones_change_nothing(service):
