@@ -12,6 +12,10 @@ versioned migrations for both, and the time format.
   path (rows.py, exports) and a dump moves between the backends unchanged. With every
   separator at the same place, any collation a PostgreSQL database was made with orders them
   the same. Every datetime passed in must be timezone-aware; naive ones are refused.
+* ``await self._in_write(unit)`` / ``self._in_read(unit)`` run ``async def unit(db)`` as one
+  such transaction, and on SQLite in ONE trip to the database thread (the unit runs there, on
+  the same API), instead of one trip per statement: the event loop's cost of a unit is then one
+  hop whatever its statement count. A unit awaits nothing but its connection's methods.
 * A read-modify-write is one statement or holds a row lock (`for_update`): with several workers
   on PostgreSQL nothing else serialises them (SQLite's single writer does it there anyway).
 """
@@ -20,11 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 import asyncpg
 
@@ -33,6 +37,7 @@ from models.emotion import Emotion
 _EMOTIONS_SQL = ", ".join(f"'{e.value}'" for e in Emotion)
 
 Dialect = Literal["sqlite", "postgres"]
+T = TypeVar("T")
 
 # What a database that fails us (locked, down, out of space, connection lost) raises, on either
 # backend: callers that can wait and retry catch these and nothing broader.
@@ -71,6 +76,7 @@ class Backend(Protocol):
     def read(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
     def migrating(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
     def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[Connection | None]: ...
+    async def run(self, unit: Callable[[Connection], Awaitable[T]], *, write: bool) -> T: ...
     async def version(self, db: Connection) -> int: ...
     async def set_version(self, db: Connection, version: int) -> None: ...
     async def checkpoint(self) -> None: ...
@@ -417,6 +423,14 @@ class Database:
     def _read(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         """One read-only transaction: a consistent snapshot for several queries."""
         return self._backend.read()
+
+    async def _in_write(self, unit: Callable[[Connection], Awaitable[T]]) -> T:
+        """`unit` in one write transaction (as `_write()`), in one trip to SQLite's thread."""
+        return await self._backend.run(unit, write=True)
+
+    async def _in_read(self, unit: Callable[[Connection], Awaitable[T]]) -> T:
+        """`unit` in one read-only transaction (as `_read()`), in one trip to SQLite's thread."""
+        return await self._backend.run(unit, write=False)
 
     def _exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[Connection | None]:
         """A write transaction only one worker runs at a time: yields None to the others."""

@@ -42,6 +42,8 @@ class MoodEntry:
     # Only on the entry `Storage.add_reading` just made: it is the person's first (decided in
     # the same transaction, so two workers can't both say so). Not part of the entry's value.
     first: bool = field(default=False, compare=False, hash=False)
+    # Only from `Storage.add_reading`: its update had made this entry already (a redelivery).
+    again: bool = field(default=False, compare=False, hash=False)
 
     @property
     def effective_emotion(self) -> Emotion | None:
@@ -99,7 +101,6 @@ class PersonState:
     settings: UserSettings
     recent_track_ids: frozenset[str]  # suggested within the novelty window, not to repeat
     feedback: tuple[Feedback, ...]  # oldest first
-    has_readings: bool  # False until their first diary entry
     # Their face readings, newest first (bounded): what the read that learns their face uses.
     outcomes: tuple[FaceOutcome, ...] = ()
     active_times: tuple[datetime, ...] = ()  # when their recent entries were made (the streak)

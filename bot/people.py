@@ -28,9 +28,12 @@ class People(Agenda):
 
     async def get_user_settings(self, user_id: int) -> UserSettings:
         """This user's settings, or the defaults if we have none stored."""
-        async with self._read() as db:
+
+        async def unit(db: Connection) -> UserSettings:
             rows = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
-        return next((settings_from_row(row) for row in rows), UserSettings(user_id))
+            return next((settings_from_row(row) for row in rows), UserSettings(user_id))
+
+        return await self._in_read(unit)
 
     # The reminder settings and the time zone also (re)plan the reminder rows (bot/agenda.py)
     # in the same transaction, due next after `now` (default: the real clock).

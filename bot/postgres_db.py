@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import zlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Self
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Self, TypeVar
 
 import asyncpg
 
@@ -30,6 +30,7 @@ def _lock_key(name: str) -> int:
 
 
 MIGRATE_LOCK = _lock_key("migrate")
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=512)
@@ -115,6 +116,11 @@ class PostgresBackend:
     async def read(self) -> AsyncIterator[Connection]:
         async with self._transaction(isolation="repeatable_read", readonly=True) as db:
             yield db
+
+    async def run(self, unit: Callable[[Connection], Awaitable[T]], *, write: bool) -> T:
+        # Every statement is a round trip to the server anyway: the unit just runs here.
+        async with self.write() if write else self.read() as db:
+            return await unit(db)
 
     @contextlib.asynccontextmanager
     async def migrating(self) -> AsyncIterator[Connection]:

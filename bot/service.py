@@ -177,12 +177,6 @@ class MoodTune:
         reading, learning = personalise(raw, person)
         unsure = reading.confidence < UNSURE_BELOW
         ask_mood = unsure or reading.emotion is Emotion.NEUTRAL
-        if update_id is not None and (
-            done := await self._storage.reading_for_update(user_id, update_id)
-        ):
-            catalog = self._recommender.catalog
-            kept = tuple(t for i in done.track_ids if (t := catalog.get(i)) is not None)
-            return SelfieResult(done.id, reading, kept, ask_mood and not kept, unsure)
         tracks, reason = (
             ((), None)
             if ask_mood
@@ -201,6 +195,10 @@ class MoodTune:
         )
         if entry is None:  # they erased their data while it was being read
             return None
+        if entry.again:  # handled before (a crash, a redelivery): answer what was stored
+            catalog = self._recommender.catalog
+            kept = tuple(t for i in entry.track_ids if (t := catalog.get(i)) is not None)
+            return SelfieResult(entry.id, reading, kept, ask_mood and not kept, unsure)
         now = self._clock()
         days = streak([*person.active_times, now], now, person.settings.tzinfo)
         return SelfieResult(

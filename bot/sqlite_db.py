@@ -5,6 +5,11 @@ would interleave on the shared connection, so every unit of work holds the lock 
 writes run in ``BEGIN IMMEDIATE`` ... ``COMMIT`` (autocommit mode otherwise). Other processes on
 the same file wait for SQLite's writer lock (busy_timeout), so a read-modify-write inside one
 write transaction is atomic across processes too.
+
+`SqliteBackend.run` takes a whole unit of work to aiosqlite's thread in one hop (its
+``_execute``, what aiosqlite's own methods queue through) and runs it there on the plain
+sqlite3 connection: each statement costs the event loop nothing, where through aiosqlite each
+is a hop there and a wake-up back.
 """
 
 from __future__ import annotations
@@ -12,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
 from bot.database import Connection, Dialect, Row
 
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
 
 
 class SqliteConnection:
@@ -45,6 +51,69 @@ class SqliteConnection:
 
     async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> None:
         await self._db.executemany(sql, [tuple(p) for p in seq_of_params])
+
+
+class ThreadConnection:
+    """The `bot.database.Connection` API on the sqlite3 connection itself, for a unit of work
+    running on aiosqlite's thread: every method completes without suspending."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = self._conn.execute(sql, tuple(params))
+        try:
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cur = self._conn.execute(sql, tuple(params))
+        try:
+            row: Row | None = cur.fetchone()
+            return row
+        finally:
+            cur.close()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = self._conn.execute(sql, tuple(params))
+        try:
+            return max(cur.rowcount, 0)
+        finally:
+            cur.close()
+
+    async def executemany(self, sql: str, seq_of_params: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, [tuple(p) for p in seq_of_params]).close()
+
+
+def _finish(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (a unit of work on a `ThreadConnection`)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a unit of work awaited something besides its database connection")
+
+
+def _unit_on_thread(
+    db: aiosqlite.Connection, unit: Callable[[Connection], Awaitable[T]], write: bool
+) -> T:
+    """On aiosqlite's thread: BEGIN, the unit, COMMIT (ROLLBACK if it raised)."""
+    conn = db._conn  # noqa: SLF001 (aiosqlite's sqlite3 connection, on its own thread)
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        coro = unit(ThreadConnection(conn))
+        assert isinstance(coro, Coroutine)
+        result = _finish(coro)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class SqliteBackend:
@@ -109,6 +178,14 @@ class SqliteBackend:
         # One writer at a time is SQLite's nature; a second process runs after the first.
         async with self.write() as db:
             yield db
+
+    async def run(self, unit: Callable[[Connection], Awaitable[T]], *, write: bool) -> T:
+        # The lock: a unit in the context-manager form holds its transaction open across hops,
+        # and this one must not land inside it. Cancelled while queued or running, the unit
+        # still finishes (or rolls back) as a whole on the thread.
+        async with self.lock:
+            result: T = await self._db._execute(_unit_on_thread, self._db, unit, write)  # noqa: SLF001
+            return result
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -119,66 +120,72 @@ class Storage(People, Maintenance):
             raise ValueError("a face reading needs an emotion")
         created = to_db_time(at if at is not None else datetime.now(UTC))
         since = None if not_erased_since is None else to_db_time(not_erased_since)
+        values = (
+            user_id,
+            created,
+            emo.value if emo else None,
+            conf,
+            json.dumps({e.value: p for e, p in probs.items()}),
+            mood_value,
+            source.value,
+            int(bool(unsure)),
+            update_id,
+        )
+
+        async def unit(db: Connection) -> MoodEntry:
+            await ensure_user(db, user_id, created)
+            # The person's row lock orders this against their /delete (which takes it first)
+            # and against their other readings, for the first-reading flag.
+            await db.execute(
+                f"SELECT user_id FROM users WHERE user_id = ?{for_update(db)}", (user_id,)
+            )
+            if since is not None and await db.fetchone(
+                "SELECT 1 FROM erasures WHERE user_id = ? AND erased_at >= ?", (user_id, since)
+            ):
+                raise _Erased  # rolls back the user row made above too
+            had = await db.fetchone(
+                "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?) AS had", (user_id,)
+            )
+            # One reading per update: a redelivered one inserts nothing and gets what its
+            # first delivery stored (no read before every selfie to find that out).
+            row = await db.fetchone(
+                "INSERT INTO readings (user_id, created_at, emotion, confidence,"
+                " probabilities, mood, source, unsure, update_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (update_id) WHERE update_id IS NOT NULL DO NOTHING RETURNING id",
+                values,
+            )
+            if row is None:
+                kept = await _select(db, "r.user_id = ? AND r.update_id = ?", (user_id, update_id))
+                if not kept:  # the update's reading is someone else's: a forged update
+                    raise _Erased
+                return replace(kept[0], again=True)
+            assert had is not None
+            entry_id = int(row["id"])
+            await _insert_tracks(db, entry_id, tracks)
+            return MoodEntry(
+                id=entry_id,
+                user_id=user_id,
+                created_at=from_db_time(created),
+                emotion=emo,
+                confidence=conf,
+                probabilities=probs,
+                mood=mood_value,
+                corrected_emotion=None,
+                track_ids=tracks,
+                source=source,
+                unsure=bool(unsure),
+                first=not had["had"],
+            )
+
         try:
-            async with self._write() as db:
-                await ensure_user(db, user_id, created)
-                # The person's row lock orders this against their /delete (which takes it
-                # first) and against their other readings, for the first-reading flag.
-                await db.execute(
-                    f"SELECT user_id FROM users WHERE user_id = ?{for_update(db)}", (user_id,)
-                )
-                if since is not None and await db.fetchone(
-                    "SELECT 1 FROM erasures WHERE user_id = ? AND erased_at >= ?",
-                    (user_id, since),
-                ):
-                    raise _Erased  # rolls back the user row made above too
-                had = await db.fetchone(
-                    "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?) AS had", (user_id,)
-                )
-                row = await db.fetchone(
-                    "INSERT INTO readings (user_id, created_at, emotion, confidence,"
-                    " probabilities, mood, source, unsure, update_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (
-                        user_id,
-                        created,
-                        emo.value if emo else None,
-                        conf,
-                        json.dumps({e.value: p for e, p in probs.items()}),
-                        mood_value,
-                        source.value,
-                        int(bool(unsure)),
-                        update_id,
-                    ),
-                )
-                assert row is not None and had is not None
-                entry_id = int(row["id"])
-                await _insert_tracks(db, entry_id, tracks)
+            return await self._in_write(unit)
         except _Erased:
             return None
-        return MoodEntry(
-            id=entry_id,
-            user_id=user_id,
-            created_at=from_db_time(created),
-            emotion=emo,
-            confidence=conf,
-            probabilities=probs,
-            mood=mood_value,
-            corrected_emotion=None,
-            track_ids=tracks,
-            source=source,
-            unsure=bool(unsure),
-            first=not had["had"],
-        )
 
     async def get_entry(self, user_id: int, entry_id: int) -> MoodEntry | None:
         """One of this user's entries, or None (also when the id is someone else's)."""
         entries = await self._load("r.user_id = ? AND r.id = ?", (user_id, entry_id))
-        return entries[0] if entries else None
-
-    async def reading_for_update(self, user_id: int, update_id: int) -> MoodEntry | None:
-        """The reading this user's Telegram update already made, if any."""
-        entries = await self._load("r.user_id = ? AND r.update_id = ?", (user_id, update_id))
         return entries[0] if entries else None
 
     async def entries_between(
@@ -191,21 +198,10 @@ class Storage(People, Maintenance):
         )
 
     async def _load(self, where: str, params: tuple[Any, ...]) -> list[MoodEntry]:
-        # `where` is always one of our literals above; values go through parameters.
-        async with self._read() as db:
-            rows = await db.fetch(
-                f"SELECT r.* FROM readings AS r WHERE {where} ORDER BY r.created_at, r.id", params
-            )
-            recs = await db.fetch(
-                "SELECT rec.reading_id, rec.track_id FROM readings AS r"
-                " JOIN recommendations AS rec ON rec.reading_id = r.id"
-                f" WHERE {where} ORDER BY rec.reading_id, rec.position",
-                params,
-            )
-        tracks: dict[int, list[str]] = {}
-        for rec in recs:
-            tracks.setdefault(rec["reading_id"], []).append(rec["track_id"])
-        return [entry_from_row(row, tracks.get(row["id"], ())) for row in rows]
+        async def unit(db: Connection) -> list[MoodEntry]:
+            return await _select(db, where, params)
+
+        return await self._in_read(unit)
 
     async def set_mood(
         self, user_id: int, entry_id: int, mood: Mood, track_ids: Sequence[str]
@@ -293,11 +289,11 @@ class Storage(People, Maintenance):
         self, user_id: int, since: datetime, active_since: datetime | None = None
     ) -> PersonState:
         """What the service needs about this person, in one read: their settings, the tracks
-        suggested to them since `since`, their feedback, whether they have any entry, their
-        latest face readings (for the learned read) and when their entries since
+        suggested to them since `since`, their feedback, their latest face readings (for the learned read) and when their entries since
         `active_since` (default `since`) were made (for the streak)."""
-        active_from = to_db_time(active_since or since)
-        async with self._read() as db:
+        active_from, recent_from = to_db_time(active_since or since), to_db_time(since)
+
+        async def unit(db: Connection) -> PersonState:
             outcomes = await db.fetch(
                 "SELECT emotion, probabilities, corrected_emotion, unsure FROM readings"
                 " WHERE user_id = ? AND source = 'face' AND emotion IS NOT NULL"
@@ -310,23 +306,22 @@ class Storage(People, Maintenance):
                 (user_id, active_from),
             )
             users = await db.fetch(f"{USERS_SQL} WHERE user_id = ?", (user_id,))
-            recent = await db.fetch(_RECENT_TRACKS_SQL, (user_id, to_db_time(since)))
+            recent = await db.fetch(_RECENT_TRACKS_SQL, (user_id, recent_from))
             feedback = await db.fetch(
                 "SELECT track_id, artist, genre, value, created_at FROM feedback"
                 " WHERE user_id = ? ORDER BY created_at, id",
                 (user_id,),
             )
-            any_entry = await db.fetchone(
-                "SELECT EXISTS (SELECT 1 FROM readings WHERE user_id = ?)", (user_id,)
+            # Built inside the unit: on SQLite that is on the database thread, off the loop.
+            return PersonState(
+                settings=next((settings_from_row(row) for row in users), UserSettings(user_id)),
+                recent_track_ids=frozenset(row[0] for row in recent),
+                feedback=tuple(feedback_from_row(row) for row in feedback),
+                outcomes=tuple(outcome_from_row(row) for row in outcomes),
+                active_times=tuple(from_db_time(row[0]) for row in times),
             )
-        return PersonState(
-            settings=next((settings_from_row(row) for row in users), UserSettings(user_id)),
-            recent_track_ids=frozenset(row[0] for row in recent),
-            feedback=tuple(feedback_from_row(row) for row in feedback),
-            has_readings=bool(any_entry and any_entry[0]),
-            outcomes=tuple(outcome_from_row(row) for row in outcomes),
-            active_times=tuple(from_db_time(row[0]) for row in times),
-        )
+
+        return await self._in_read(unit)
 
     async def add_feedback(
         self,
@@ -366,6 +361,23 @@ class Storage(People, Maintenance):
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+async def _select(db: Connection, where: str, params: Sequence[Any]) -> list[MoodEntry]:
+    # `where` is always one of our literals; values go through parameters.
+    rows = await db.fetch(
+        f"SELECT r.* FROM readings AS r WHERE {where} ORDER BY r.created_at, r.id", params
+    )
+    recs = await db.fetch(
+        "SELECT rec.reading_id, rec.track_id FROM readings AS r"
+        " JOIN recommendations AS rec ON rec.reading_id = r.id"
+        f" WHERE {where} ORDER BY rec.reading_id, rec.position",
+        params,
+    )
+    tracks: dict[int, list[str]] = {}
+    for rec in recs:
+        tracks.setdefault(rec["reading_id"], []).append(rec["track_id"])
+    return [entry_from_row(row, tracks.get(row["id"], ())) for row in rows]
 
 
 async def _owns(db: Connection, user_id: int, entry_id: int) -> bool:

@@ -78,11 +78,32 @@ async def test_a_selfie_is_one_read_and_one_write(tmp_path, analyzer, recommende
         if not first:
             await service.read_selfie(1, media.smiling_jpeg())
         storage._backend.lock = lock = CountingLock()  # type: ignore[attr-defined]
-        result = await service.read_selfie(1, media.smiling_jpeg())
-        assert lock.taken == 2  # what the service needs about the person, then the reading
+        result = await service.read_selfie(1, media.smiling_jpeg(), update_id=2)
+        # What the service needs about the person, then the reading: no look for one this
+        # update made before (the write finds that out).
+        assert lock.taken == 2
         assert result is not None and result.first is first and len(result.tracks) == 5
         entry = await storage.get_entry(1, result.entry_id)
         assert entry.track_ids == tuple(t.id for t in result.tracks)
+
+
+async def test_a_redelivered_selfie_answers_from_its_stored_reading_without_a_look_first(
+    tmp_path, analyzer, recommender
+):
+    async with await Storage.open(tmp_path / "db.sqlite3") as storage:
+        service = MoodTune(analyzer, recommender, storage)
+        stored = await service.read_selfie(1, media.smiling_jpeg(), update_id=7)
+        assert stored is not None and stored.first and len(stored.tracks) == 5
+        storage._backend.lock = lock = CountingLock()  # type: ignore[attr-defined]
+        again = await service.read_selfie(1, media.smiling_jpeg(), update_id=7)
+        assert lock.taken == 2  # the person, then the write that finds the stored reading
+        # The same entry and songs (a fresh pick would avoid those, suggested moments ago).
+        assert again is not None and again.entry_id == stored.entry_id and not again.first
+        assert again.tracks == stored.tracks and not again.ask_mood
+        assert await storage.count_readings(1) == 1
+        other = await service.read_selfie(1, media.smiling_jpeg(), update_id=8)
+        assert other is not None and other.entry_id != stored.entry_id
+        assert not set(other.tracks) & set(stored.tracks)
 
 
 async def test_reading_in_flight_is_not_written_after_delete(tmp_path, analyzer, recommender):

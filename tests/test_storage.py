@@ -201,7 +201,7 @@ async def test_recent_track_ids_uses_the_index(tmp_path):
 
 async def test_person_is_everything_the_service_needs_in_one_read(storage):
     nobody = await storage.person(A, T0)
-    assert nobody.settings == UserSettings(A) and not nobody.has_readings
+    assert nobody.settings == UserSettings(A) and nobody.outcomes == ()
     assert nobody.recent_track_ids == frozenset() and nobody.feedback == ()
     await storage.set_strategy(A, Strategy.LIFT)
     await storage.set_favourite_genres(A, ["rock"])
@@ -210,7 +210,7 @@ async def test_person_is_everything_the_service_needs_in_one_read(storage):
     await happy(storage, at=T0, track_ids=["new"])
     await happy(storage, user_id=B, at=T0, track_ids=["theirs"])
     person = await storage.person(A, T0 - timedelta(days=1))
-    assert person.user_id == A and person.has_readings
+    assert person.user_id == A and len(person.outcomes) == 2
     assert person.settings.strategy is Strategy.LIFT
     assert person.settings.favourite_genres == ("rock",)
     assert person.recent_track_ids == {"new"}
@@ -294,6 +294,46 @@ async def test_failed_transaction_rolls_back(storage):
             raise RuntimeError
     assert (await storage.get_user_settings(5)).created_at is None
     await happy(storage, user_id=5)  # the connection is usable afterwards
+
+
+@pytest.fixture
+async def on_sqlite(tmp_path):
+    async with await Storage.open(tmp_path / "db.sqlite3") as s:
+        yield s
+
+
+async def test_a_unit_of_work_is_one_trip_to_the_database_thread(on_sqlite, monkeypatch):
+    """SQLite: a whole unit runs on aiosqlite's thread in one hop, not one per statement."""
+    storage = on_sqlite
+    connection = storage._backend._db
+    hops = []
+    real = connection._execute
+
+    async def counting(fn, *args, **kw):
+        hops.append(fn)
+        return await real(fn, *args, **kw)
+
+    monkeypatch.setattr(connection, "_execute", counting)
+    await storage.add_reading(
+        A, emotion=Emotion.HAPPY, confidence=0.8, probabilities=PROBS, track_ids=["t1", "t2"],
+        update_id=5,
+    )  # fmt: skip
+    await storage.person(A, T0)
+    await storage.get_user_settings(A)
+    assert len(hops) == 3
+
+
+async def test_a_unit_that_awaits_anything_else_is_refused_and_rolled_back(on_sqlite):
+    """SQLite: a unit runs on the database thread, where nothing of the event loop may run."""
+    storage = on_sqlite
+
+    async def wanders(db) -> None:
+        await db.execute("INSERT INTO users (user_id, created_at) VALUES (5, 'x')")
+        await asyncio.sleep(0)  # would run loop code on the database thread
+
+    with pytest.raises(RuntimeError, match="awaited something"):
+        await storage._in_write(wanders)
+    assert (await storage.get_user_settings(5)).created_at is None
 
 
 async def test_concurrent_writes_lose_nothing(storage):

@@ -182,6 +182,43 @@ async def test_tombstones_go_after_a_day_with_the_purge(workers):
     assert [r["user_id"] for r in rows] == [A + 1]
 
 
+async def test_an_update_makes_one_reading_and_its_redelivery_gets_it(workers):
+    one, two = workers
+    first = await reading(one, update_id=77, track_ids=["t1", "t2"])
+    assert first is not None and first.first and not first.again
+    again = await reading(two, update_id=77, track_ids=["x"])
+    assert again is not None and again.again and not again.first
+    assert (again.id, again.track_ids) == (first.id, ("t1", "t2"))
+    # Both deliveries at once, on two workers: one reading, both told its id.
+    both = await asyncio.gather(*(reading(s, update_id=78, track_ids=["y"]) for s in workers))
+    assert sorted(e.again for e in both) == [False, True] and both[0].id == both[1].id
+    # Readings without an update never collide; another person's update is not theirs.
+    await reading(one), await reading(two)
+    assert await one.count_readings(A) == 4
+    assert await reading(two, user_id=A + 1, update_id=77) is None
+    assert await one.count_readings(A + 1) == 0
+
+
+async def test_a_unit_of_work_commits_or_rolls_back_whole(workers):
+    one, two = workers
+
+    async def make(db, fail: bool) -> int:
+        await db.execute(
+            "INSERT INTO users (user_id, created_at) VALUES (?, ?)",
+            (A, "2025-03-09T12:00:00.000000Z"),
+        )
+        if fail:
+            raise RuntimeError("no")
+        row = await db.fetchone("SELECT count(*) AS n FROM users")
+        return int(row["n"])
+
+    with pytest.raises(RuntimeError):
+        await one._in_write(lambda db: make(db, True))
+    assert (await two.get_user_settings(A)).created_at is None
+    assert await one._in_write(lambda db: make(db, False)) == 1
+    assert (await two.get_user_settings(A)).created_at is not None
+
+
 async def test_journal_on_either_backend(database_url):
     async with await Journal.open(database_url) as one, await Journal.open(database_url) as two:
         assert await one.next_offset() == 0
