@@ -122,7 +122,9 @@ class Delivery:
             if not updates:
                 continue
             try:
-                new = set(await journal.add(updates))  # kept before the offset confirms them
+                # Kept before the offset confirms them, each with its first attempt counted:
+                # handling starts below, before anything else can run.
+                new = set(await journal.add(updates, start=True))
             except DATABASE_ERRORS as err:  # not kept, so not confirmed: Telegram keeps them
                 log.error("could not journal %d update(s): %s", len(updates), err)
                 with contextlib.suppress(TimeoutError):
@@ -131,7 +133,7 @@ class Delivery:
             offset = max(offset, *(u["update_id"] + 1 for u in updates))
             for raw in updates:
                 if raw["update_id"] in new:
-                    self._spawn(Pending(raw["update_id"], raw, 0))
+                    self._spawn(Pending(raw["update_id"], raw, 1), counted=True)
 
     async def _fetch(self, offset: int) -> Sequence[Any]:
         """One long poll; [] if we are told to stop meanwhile."""
@@ -154,22 +156,28 @@ class Delivery:
         result = poll.result()
         return result if isinstance(result, list) else []
 
-    def _spawn(self, pending: Pending) -> None:
-        task = asyncio.create_task(self._guarded(pending), name=f"update-{pending.update_id}")
+    def _spawn(self, pending: Pending, counted: bool = False) -> None:
+        """Handle `pending` as its own task; `counted`: its attempt is counted already."""
+        task = asyncio.create_task(
+            self._guarded(pending, counted), name=f"update-{pending.update_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, pending: Pending) -> None:
+    async def _guarded(self, pending: Pending, counted: bool) -> None:
         try:
-            await self._handle(pending)
+            await self._handle(pending, counted)
         except Exception:  # the journal failed us: the update stays pending for the next start
             log.exception("update %d: not handled", pending.update_id)
 
-    async def _handle(self, pending: Pending) -> None:
+    async def _handle(self, pending: Pending, counted: bool) -> None:
         journal = self._journal
         assert journal is not None
-        attempts = await journal.started(pending.update_id)
-        await handle(self.app, journal, Pending(pending.update_id, pending.raw, attempts))
+        if not counted:
+            pending = Pending(
+                pending.update_id, pending.raw, await journal.started(pending.update_id)
+            )
+        await handle(self.app, journal, pending)
 
     async def _drain(self) -> None:
         if not self._tasks:

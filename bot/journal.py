@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from bot.database import Database, from_db_time, to_db_time
+from bot.database import Connection, Database, Row, from_db_time, to_db_time
 
 # How long a handled update's id is kept: Telegram redelivers only what was not yet confirmed,
 # which is seconds; a day leaves a wide margin and keeps the table small.
@@ -65,27 +65,34 @@ class Journal(Database):
 
     _wipe: asyncio.Task[None] | None = None
 
-    async def add(self, updates: Iterable[dict[str, Any]]) -> list[int]:
-        """Keep these raw updates (one transaction); returns the ids that were new."""
+    async def add(self, updates: Iterable[dict[str, Any]], *, start: bool = False) -> list[int]:
+        """Keep these raw updates (one transaction); returns the ids that were new. `start`:
+        the caller starts handling each new one at once, so its first attempt is counted
+        here (no `started` write for it)."""
         now = to_db_time(datetime.now(UTC))
-        new: list[int] = []
-        async with self._write() as db:
-            for raw in updates:
+        rows = [(raw["update_id"], now, json.dumps(raw, ensure_ascii=False)) for raw in updates]
+
+        async def unit(db: Connection) -> list[int]:
+            new: list[int] = []
+            for row in rows:
                 affected = await db.execute(
-                    "INSERT INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)"
-                    " ON CONFLICT (update_id) DO NOTHING",
-                    (raw["update_id"], now, json.dumps(raw, ensure_ascii=False)),
+                    "INSERT INTO updates (update_id, received_at, raw, attempts)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING",
+                    (*row, int(start)),
                 )
                 if affected > 0:
-                    new.append(raw["update_id"])
-        return new
+                    new.append(row[0])
+            return new
+
+        return await self._in_write(unit)
 
     async def claim(self, raw: dict[str, Any], lease: timedelta) -> Claimed:
         """Keep this update if new and take it for `lease` unless it is handled or held; a
         taken update counts one more attempt (one transaction, so one worker wins)."""
         now = datetime.now(UTC)
         uid = raw["update_id"]
-        async with self._write() as db:
+
+        async def unit(db: Connection) -> tuple[Row | None, Row | None]:
             await db.execute(
                 "INSERT INTO updates (update_id, received_at, raw) VALUES (?, ?, ?)"
                 " ON CONFLICT (update_id) DO NOTHING",
@@ -98,11 +105,13 @@ class Journal(Database):
                 " RETURNING raw, attempts",
                 (to_db_time(now + lease), uid, to_db_time(now)),
             )
-            held = None
-            if taken is None:
-                held = await db.fetchone(
-                    "SELECT done_at, claimed_until FROM updates WHERE update_id = ?", (uid,)
-                )
+            if taken is not None:
+                return taken, None
+            return None, await db.fetchone(
+                "SELECT done_at, claimed_until FROM updates WHERE update_id = ?", (uid,)
+            )
+
+        taken, held = await self._in_write(unit)
         if taken is not None:
             raw_json, attempts = taken["raw"], int(taken["attempts"])
             return Claimed(Claim.MINE, Pending(uid, json.loads(raw_json), attempts))
@@ -114,11 +123,14 @@ class Journal(Database):
     async def renew(self, update_id: int, lease: timedelta) -> None:
         """Hold a claimed update `lease` longer (its handling is still going)."""
         until = to_db_time(datetime.now(UTC) + lease)
-        async with self._write() as db:
+
+        async def unit(db: Connection) -> None:
             await db.execute(
                 "UPDATE updates SET claimed_until = ? WHERE update_id = ? AND done_at IS NULL",
                 (until, update_id),
             )
+
+        await self._in_write(unit)
 
     async def pending(self) -> list[Pending]:
         """Updates not yet handled, oldest first."""
@@ -131,20 +143,26 @@ class Journal(Database):
 
     async def started(self, update_id: int) -> int:
         """Count one more attempt at handling this update; returns the count."""
-        async with self._write() as db:
+
+        async def unit(db: Connection) -> int:
             row = await db.fetchone(
                 "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ? RETURNING attempts",
                 (update_id,),
             )
-        return int(row["attempts"]) if row is not None else 0
+            return int(row["attempts"]) if row is not None else 0
+
+        return await self._in_write(unit)
 
     async def done(self, update_id: int) -> None:
         """Handled (or given up on): blank its JSON, keep the id for dedupe."""
         now = to_db_time(datetime.now(UTC))
-        async with self._write() as db:
+
+        async def unit(db: Connection) -> None:
             await db.execute(
                 "UPDATE updates SET raw = NULL, done_at = ? WHERE update_id = ?", (now, update_id)
             )
+
+        await self._in_write(unit)
         if self._wipe is None or self._wipe.done():
             self._wipe = asyncio.create_task(self._wipe_soon())
 

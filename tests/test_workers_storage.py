@@ -231,6 +231,10 @@ async def test_journal_on_either_backend(database_url):
         assert [p.raw for p in await two.pending()] == [{"update_id": 8}]
         assert await two.next_offset() == 9
         assert await one.forget_done(datetime.now(UTC) + timedelta(seconds=1)) == 1
+        # Kept by a poller that starts each new update at once: its first attempt is counted.
+        assert await one.add([{"update_id": 9}, {"update_id": 8}], start=True) == [9]
+        assert {p.update_id: p.attempts for p in await two.pending()} == {8: 0, 9: 1}
+        assert await two.started(9) == 2
 
 
 # -- PostgreSQL only ---------------------------------------------------------------------
