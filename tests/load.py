@@ -2,6 +2,7 @@
 
     python -m tests.load                 # 40 people x 3 selfies, then 100 x 2
     python -m tests.load --people 40 --selfies 3 --burst
+    python -m tests.load --people 40 --selfies 3 --keep-alive   # connections reused, as Telegram
 
 Each person sends a selfie, waits for the answer, sends the next (``--burst``: all of them at
 once). Latency is from the update being offered to the bot to the stand-in answering the reply
@@ -70,8 +71,11 @@ async def burst(stub: TelegramStub, users: range, photo: Photo, selfies: int) ->
     return [r.at - sent for r in replies]
 
 
-async def scenario(people: int, selfies: int, at_once: bool, image: bytes, root: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp, serving(TelegramStub()) as stub:
+async def scenario(
+    people: int, selfies: int, at_once: bool, image: bytes, root: Path, keep_alive: bool = False
+) -> None:
+    stand_in = TelegramStub(keep_alive=keep_alive)
+    with tempfile.TemporaryDirectory() as tmp, serving(stand_in) as stub:
         bot = BotProcess(stub, Path(tmp) / "load.sqlite3", root, PYTHONDONTWRITEBYTECODE="1")
         try:
             await bot.start()
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--selfies", type=int, default=3, help="selfies per person")
     p.add_argument("--burst", action="store_true", help="send every selfie at once")
     p.add_argument(
+        "--keep-alive", action="store_true",
+        help="the stand-in keeps connections open, as Telegram does (default: one per call)",
+    )  # fmt: skip
+    p.add_argument(
         "--bot-root", type=Path, default=ROOT,
         help="run the bot from this checkout (e.g. an older commit, to compare)",
     )  # fmt: skip
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     photo = media.selfie_1000x750()
     plan = [(args.people, args.selfies)] if args.people else [(40, 3), (100, 2)]
     for people, selfies in plan:
-        asyncio.run(scenario(people, selfies, args.burst, photo, args.bot_root))
+        asyncio.run(scenario(people, selfies, args.burst, photo, args.bot_root, args.keep_alive))
     return 0
 
 

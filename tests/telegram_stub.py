@@ -238,6 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: no idle keep-alive threads
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        if self.server.stub.keep_alive:  # as Telegram: a client's connections are reused
+            self.protocol_version = "HTTP/1.1"
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # a kept-alive client went away
+            super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
@@ -266,8 +275,12 @@ class TelegramStub:
         *,
         max_poll_wait: float = 0.25,
         push_backoff: tuple[float, float] = (0.05, 2.0),
+        keep_alive: bool = False,
     ) -> None:
         self.token = token
+        # HTTP/1.1 keep-alive, as the real Bot API: the bot's HTTP clients reuse connections
+        # instead of opening one per call (the load benchmark's --keep-alive).
+        self.keep_alive = keep_alive
         # Push mode: the first retry's delay, doubling up to the second (Telegram's is longer).
         self.push_backoff = push_backoff
         self._webhook: JSONDict | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import io
 import json
 import threading
@@ -202,3 +203,22 @@ async def test_push_mode_posts_with_the_secret_and_retries_until_2xx(bot: Bot, t
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_the_stand_in_keeps_connections_alive_only_when_asked(keep_alive: bool):
+    """The load benchmark's --keep-alive: calls reuse one connection, as with Telegram."""
+    with serving(TelegramStub(keep_alive=keep_alive)) as stub:
+        host, port = stub.root_url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            answers, sockets = [], []
+            for _ in range(2):
+                conn.request("POST", f"/bot{stub.token}/getMe")
+                response = conn.getresponse()
+                answers.append(json.loads(response.read())["ok"])
+                sockets.append(conn.sock)  # None once the server closed it
+        finally:
+            conn.close()
+    assert answers == [True, True]
+    assert (sockets[0] is not None and sockets[0] is sockets[1]) is keep_alive
