@@ -217,7 +217,11 @@ async def test_what_polling_left_unfinished_is_handled_after_a_switch_to_webhook
     try:
         await telegram_stub.wait_for("sendMessage", timeout=60)
         assert len(replies_to(telegram_stub, ALICE)) == 1
-        assert rows(settings.database_path, "SELECT done_at IS NOT NULL FROM updates") == [(1,)]
+
+        async def marked_done() -> bool:  # written once the reply's send has returned
+            return rows(settings.database_path, "SELECT done_at IS NOT NULL FROM updates") == [(1,)]
+
+        await until(marked_done, 30)
     finally:
         await worker.stop()
 
