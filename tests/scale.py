@@ -2,6 +2,7 @@
 one core, beside polling on SQLite (one process, also held to one core).
 
     python -m tests.scale                        # bursts of 120 (40 x 3) and 240 (80 x 3)
+    python -m tests.scale --runs webhook1 webhook2   # only the uncapped PostgreSQL pair
     python -m tests.scale --people 40 --selfies 3 --runs webhook1 webhook2
 
 The stand-in queues the whole burst at once and pushes it to the workers over up to 40
@@ -89,17 +90,24 @@ class Burst:
     split: Counter[str]
 
 
-async def burst(stub: TelegramStub, users: range, photo, selfies: int) -> Burst:
+async def burst(stub: TelegramStub, users: range, photo, selfies: int, pushed: bool) -> Burst:
     mark, sent = stub.mark(), time.monotonic()
+    ids = set()
     for _ in range(selfies):
         for user in users:
-            stub.send_message(user, photo=photo)
+            ids.add(stub.send_message(user, photo=photo)["update_id"])
     replies = await stub.wait_for(
         "sendMessage", lambda c: c.ok and c.params["chat_id"] in users,
-        since=mark, timeout=900, count=len(users) * selfies,
+        since=mark, timeout=900, count=len(ids),
     )  # fmt: skip
     wall = max(r.at for r in replies) - sent
-    split = Counter(c.result["worker"] for c in stub.calls("push", since=mark) if c.ok)
+    split: Counter[str] = Counter()
+    if pushed:  # the worker's 200 is recorded just after its reply: wait for each
+        done = await stub.wait_for(
+            "push", lambda c: c.ok and c.params["update_id"] in ids,
+            since=mark, timeout=60, count=len(ids),
+        )  # fmt: skip
+        split = Counter(c.result["worker"] for c in done)
     return Burst([r.at - sent for r in replies], wall, replies, split)
 
 
@@ -168,11 +176,12 @@ async def measure(stub: TelegramStub, meter: Meter, plan, image: bytes, label: s
     photo = stub.user_photo_sizes(image)  # made once: the stand-in's thumbnails are not measured
     users = iter(range(20_000, 10**9, 1000))
     warm = next(users)
-    await burst(stub, range(warm, warm + WARM_UP), photo, 1)
+    pushed = bool(stub.calls("setWebhook", since=0))  # webhook mode, not polling
+    await burst(stub, range(warm, warm + WARM_UP), photo, 1, pushed)
     for people, selfies in plan:
         first = next(users)
         before, waited = meter.now(), meter.waits()
-        b = await burst(stub, range(first, first + people), photo, selfies)
+        b = await burst(stub, range(first, first + people), photo, selfies, pushed)
         after = meter.now()
         use = Usage(
             cpu={k: after[k] - before[k] for k in after},
@@ -180,7 +189,7 @@ async def measure(stub: TelegramStub, meter: Meter, plan, image: bytes, label: s
             rss={k: proc_status(p)["VmHWM"] for k, p in meter.procs.items()},
             handled={k: b.split.get(str(p), 0) for k, p in meter.procs.items()},
         )
-        if not b.split:  # polling: the one process answered all
+        if not pushed:  # polling: the one process answered all
             use.handled = dict.fromkeys(meter.procs, len(b.took))
         report(f"{label}, {people} x {selfies}", b, use)
 
@@ -203,7 +212,8 @@ async def webhook_run(workers: int, rate: float, pg: PostgresServer, url: str, p
             set_webhook(stub, procs.url, max_connections=40)
             meter = Meter({f"worker{i}@cpu{i}": p for i, p in enumerate(pids)}, pg_pid(pg))
             cap = "capped at 30 msg/s" if rate == CAP else f"UNCAPPED ({rate:.0f} msg/s allowed)"
-            await measure(stub, meter, plan, photo, f"webhook {workers}w PostgreSQL {cap}")
+            db = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+            await measure(stub, meter, plan, photo, f"webhook {workers}w {db} {cap}")
         finally:
             procs.stop()
 
@@ -225,7 +235,10 @@ def pg_pid(pg: PostgresServer) -> int:
     return int((pg.data / "postmaster.pid").read_text().split()[0])
 
 
-RUNS = ["polling", "webhook1", "webhook2", "webhook1-capped", "webhook2-capped"]
+# webhookN: N workers on PostgreSQL; -capped: at 30 msg/s; -sqlite: on a SQLite file instead (to
+# tell the database's round trips from the rest).
+RUNS = ["polling", "webhook1", "webhook2", "webhook1-capped", "webhook2-capped",
+        "webhook1-sqlite", "webhook2-sqlite"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         for run in args.runs:
             if run == "polling":
                 asyncio.run(polling_run(plan, photo))
+            elif run.endswith("sqlite"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = f"sqlite:///{tmp}/scale.sqlite3"
+                    asyncio.run(webhook_run(int(run[7]), UNCAPPED, pg, url, plan, photo))
             else:
                 workers, rate = int(run[7]), CAP if run.endswith("capped") else UNCAPPED
                 asyncio.run(webhook_run(workers, rate, pg, pg.fresh_url(), plan, photo))
