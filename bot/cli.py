@@ -97,8 +97,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         from bot.web import serve
 
-        serve(settings, args.workers or settings.web_concurrency)
-        return 0
+        return serve(settings, args.workers or settings.web_concurrency)
     from bot.app import run
 
     app, close = load_bot(settings)

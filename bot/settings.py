@@ -41,6 +41,7 @@ class Settings:
     webhook_port: int = 8080
     webhook_max_connections: int = 40
     web_concurrency: int = 1  # webhook worker processes
+    message_rate: float = 30.0  # messages a second to everyone, shared by the webhook workers
 
     @property
     def webhook_path(self) -> str:
@@ -123,4 +124,5 @@ class Settings:
             webhook_port=number("WEBHOOK_PORT", 8080),
             webhook_max_connections=max_connections,
             web_concurrency=number("WEB_CONCURRENCY", 1),
+            message_rate=number("TELEGRAM_MESSAGE_RATE", 30.0, float),
         )

@@ -1,8 +1,8 @@
 """Webhook mode: Telegram POSTs updates to N worker processes behind one URL.
 
 PTB's custom-webhook pattern (the Application without an Updater, fed by a small starlette app)
-under uvicorn, which owns the worker processes on one port and their graceful stop. Each worker
-boots in the background (model, catalog, database; `/healthz` says 503 until then), and answers
+under uvicorn; several workers share the port through bot/workers.py, each on a socket of its
+own, and stop gracefully. Each worker boots in the background (model, catalog, database; `/healthz` says 503 until then), and answers
 an update 200 only once it was handled: Telegram keeps redelivering what a dead worker never
 finished, and the journal's claim on update_id keeps the effects single (bot/journal.py).
 Workers never call setWebhook: `moodtune webhook set` is the deploy step that does.
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WORKER_HEADER = "X-MoodTune-Worker"  # which worker answered: for the logs and the tests
-TELEGRAM_LIMIT = 30.0  # messages a second to everyone, shared by all the workers
 # A worker holds an update it handles this long, renewing it while it works, so a dead worker's
 # update is taken over by the next delivery after at most LEASE.
 LEASE = timedelta(seconds=30)
@@ -207,17 +206,20 @@ def worker_app() -> Starlette:
 
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    rate = TELEGRAM_LIMIT / settings.web_concurrency  # this worker's share
+    rate = settings.message_rate / settings.web_concurrency  # this worker's share
     return create_app(settings, lambda: load_bot(settings, rate=rate))
 
 
-def serve(settings: Settings, workers: int) -> None:
-    """Run `workers` worker processes on WEBHOOK_LISTEN:WEBHOOK_PORT until SIGINT/SIGTERM."""
+def serve(settings: Settings, workers: int) -> int:
+    """Run `workers` worker processes on WEBHOOK_LISTEN:WEBHOOK_PORT until SIGINT/SIGTERM: one
+    is uvicorn in this process; more, each on a socket of its own (bot/workers.py)."""
     import uvicorn
+
+    from bot.workers import Supervisor
 
     # The workers read their count (their share of the rate limit) from the environment.
     os.environ["WEB_CONCURRENCY"] = str(workers)
-    uvicorn.run(
+    config = uvicorn.Config(
         "bot.web:worker_app",
         factory=True,
         host=settings.webhook_listen,
@@ -227,6 +229,11 @@ def serve(settings: Settings, workers: int) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,  # an access line per update adds nothing to the worker's own log
     )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
+    return Supervisor(config).run()
 
 
 async def webhook_command(settings: Settings, action: str) -> int:

@@ -20,7 +20,8 @@ channel posts and edits come from ``send_to_group``, ``channel_post`` and ``edit
 
 Push mode, as Telegram's webhook: after ``setWebhook`` the queued updates (and those queued
 later) are POSTed as JSON to its URL with the secret header, up to ``max_connections`` at once,
-instead of waiting for getUpdates (which then answers 409). A non-2xx answer or a dropped
+instead of waiting for getUpdates (which then answers 409); with ``push_keep_alive`` each of those
+connections stays open between updates, as Telegram's do. A non-2xx answer or a dropped
 connection is retried with a growing back-off; each attempt is recorded as a "push" call
 (params ``update_id``; result ``status`` and the answering ``worker``, from the bot's
 X-MoodTune-Worker header; ``ok`` when 2xx), so ``wait_for("push", ...)`` awaits them.
@@ -276,6 +277,7 @@ class TelegramStub:
         max_poll_wait: float = 0.25,
         push_backoff: tuple[float, float] = (0.05, 2.0),
         keep_alive: bool = False,
+        push_keep_alive: bool = False,
     ) -> None:
         self.token = token
         # HTTP/1.1 keep-alive, as the real Bot API: the bot's HTTP clients reuse connections
@@ -283,6 +285,7 @@ class TelegramStub:
         self.keep_alive = keep_alive
         # Push mode: the first retry's delay, doubling up to the second (Telegram's is longer).
         self.push_backoff = push_backoff
+        self.push_keep_alive = push_keep_alive  # connections kept open between pushes
         self._webhook: JSONDict | None = None
         self._pushers: list[threading.Thread] = []
         self._pushing: set[int] = set()  # update ids being POSTed now
@@ -839,12 +842,14 @@ class TelegramStub:
         return None
 
     def _push_loop(self) -> None:
+        pusher = _Pusher(self.push_keep_alive)
         while True:
             with self._lock:
                 if (job := self._next_push()) is None:
+                    pusher.close()
                     return
             hook, update = job
-            status, worker = _post(hook, update)
+            status, worker = pusher.post(hook, update)
             uid = update["update_id"]
             with self._lock:
                 self._pushing.discard(uid)
@@ -932,22 +937,47 @@ class TelegramStub:
         return {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_path": file_id} | size
 
 
-def _post(hook: JSONDict, update: JSONDict, timeout: float = 60.0) -> tuple[int, str | None]:
-    """POST one update to the webhook: (HTTP status or 0 if the connection failed, worker)."""
-    url = urllib.parse.urlsplit(hook["url"])
-    conn = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
-    if hook["secret"]:
-        headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret"]
-    try:
-        conn.request("POST", url.path or "/", json.dumps(update).encode(), headers)
-        response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("X-MoodTune-Worker")
-    except (OSError, http.client.HTTPException):  # refused, reset, timed out
-        return 0, None
-    finally:
-        conn.close()
+class _Pusher:
+    """One push connection to the webhook: a fresh one per update, or with ``keep_alive`` kept
+    open between updates as Telegram keeps its own (until idle for KEEP_IDLE seconds, so
+    uvicorn's 5 s keep-alive never closes it under a request)."""
+
+    KEEP_IDLE = 2.0
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.keep_alive = keep_alive
+        self.conn: http.client.HTTPConnection | None = None
+        self.target: tuple[str, int] = ("", 0)
+        self.used = 0.0
+
+    def post(self, hook: JSONDict, update: JSONDict) -> tuple[int, str | None]:
+        """POST one update: (HTTP status, or 0 if the connection failed; answering worker)."""
+        url = urllib.parse.urlsplit(hook["url"])
+        target = (url.hostname or "", url.port or 80)
+        if self.target != target or time.monotonic() - self.used > self.KEEP_IDLE:
+            self.close()
+        if self.conn is None:
+            self.conn, self.target = http.client.HTTPConnection(*target, timeout=60.0), target
+        headers = {"Content-Type": "application/json"}
+        if hook["secret"]:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret"]
+        try:
+            self.conn.request("POST", url.path or "/", json.dumps(update).encode(), headers)
+            response = self.conn.getresponse()
+            response.read()
+            if response.will_close or not self.keep_alive:
+                self.close()
+            return response.status, response.getheader("X-MoodTune-Worker")
+        except (OSError, http.client.HTTPException):  # refused, reset, timed out
+            self.close()
+            return 0, None
+        finally:
+            self.used = time.monotonic()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
 
 
 def _markup(p: JSONDict) -> JSONDict:

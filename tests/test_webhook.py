@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.delivery import MAX_ATTEMPTS
@@ -26,7 +27,9 @@ from tests.webhook import (
     ThreadWorker,
     WorkerProcesses,
     healthy,
+    listening_sockets,
     set_webhook,
+    sockets_of,
     until,
     webhook_settings,
 )
@@ -226,19 +229,25 @@ async def test_what_polling_left_unfinished_is_handled_after_a_switch_to_webhook
         await worker.stop()
 
 
-async def test_two_worker_processes_answer_each_selfie_once(telegram_stub: TelegramStub, tmp_path):
-    """`moodtune run --webhook --workers 2` on one port and one database: a burst of selfies
-    through Telegram's push, each answered once. (Which worker takes which update is the
-    kernel's and asyncio's business: one that wakes first accepts every waiting connection, so
-    the split is not asserted; the command menus show that both booted.)"""
+async def test_two_worker_processes_answer_each_selfie_once(
+    telegram_stub: TelegramStub, tmp_path, database_url: str
+):
+    """`moodtune run --webhook --workers 2` on one port and one database: each worker listens
+    on a socket of its own (SO_REUSEPORT: the kernel spreads connections over them), and a
+    burst of selfies through Telegram's push is answered once each, read once each."""
     people = range(7001, 7021)
-    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2)
+    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2, DATABASE_URL=database_url)
     workers.start()
     try:
         # Each worker sets the command menu (3 languages) as it boots; a worker still booting
         # answers 503 and Telegram delivers again.
         await telegram_stub.wait_for("setMyCommands", count=6, timeout=180)
         await until(lambda: healthy(workers.base), 60)
+        first, second = workers.worker_pids()
+        listening = listening_sockets(workers.port)
+        assert len(listening) == 2, "not one listening socket for each worker"
+        assert len(sockets_of(first) & listening) == len(sockets_of(second) & listening) == 1
+        assert sockets_of(first) & sockets_of(second) & listening == set()
         # Registering the webhook is a deploy step (`moodtune webhook set`), never a worker's.
         assert not telegram_stub.calls("setWebhook", 0) + telegram_stub.calls("deleteWebhook", 0)
         set_webhook(telegram_stub, workers.url, max_connections=20)
@@ -250,26 +259,52 @@ async def test_two_worker_processes_answer_each_selfie_once(telegram_stub: Teleg
         assert not telegram_stub.calls("sendMessage", since=mark)
         answered = Counter(c.params["chat_id"] for c in telegram_stub.calls("sendMessage", 0))
         assert answered == Counter(dict.fromkeys(people, 1))
-        if "DATABASE_PATH" in workers.env:
-            db = Path(workers.env["DATABASE_PATH"])
-            got = Counter(u for (u,) in rows(db, "SELECT user_id FROM readings"))
-            assert got == Counter(dict.fromkeys(people, 1))
+        assert await readings(database_url) == Counter(dict.fromkeys(people, 1))
         assert await asyncio.to_thread(workers.terminate) == 0
     finally:
         workers.stop()
     assert "Traceback" not in workers.stderr(), workers.stderr()
 
 
-async def test_kill_9_of_one_worker_mid_burst_loses_nothing_and_doubles_nothing(
+async def test_sigterm_lets_the_workers_finish_what_they_hold(
     telegram_stub: TelegramStub, tmp_path
+):
+    """SIGTERM to `moodtune run --webhook --workers 2` while a selfie's reply is on its way:
+    the supervisor passes it on, the worker finishes the selfie and answers it 200 before it
+    exits, and the supervisor exits 0 once both workers have."""
+    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2)
+    held, release = threading.Event(), threading.Event()
+    workers.start()
+    try:
+        await telegram_stub.wait_for("setMyCommands", count=6, timeout=180)
+        set_webhook(telegram_stub, workers.url)
+        telegram_stub.add_hook("sendMessage", lambda params: (held.set(), release.wait(60)))
+        telegram_stub.send_photo(ALICE, media.smiling_jpeg())
+        assert await asyncio.to_thread(held.wait, 60)
+        pids, listening = workers.worker_pids(), listening_sockets(workers.port)
+        stopping = asyncio.create_task(asyncio.to_thread(workers.terminate))
+        # Both workers got the signal: they closed their listening sockets and are draining.
+        await until_true(lambda: all(not sockets_of(p) & listening for p in pids), 60)
+        release.set()
+        assert await stopping == 0
+        assert len(replies_to(telegram_stub, ALICE)) == 1
+        assert [c.result["status"] for c in telegram_stub.calls("push", since=0)] == [200]
+    finally:
+        release.set()
+        workers.stop()
+    assert "Traceback" not in workers.stderr(), workers.stderr()
+
+
+async def test_kill_9_of_one_worker_mid_burst_loses_nothing_and_doubles_nothing(
+    telegram_stub: TelegramStub, tmp_path, database_url: str
 ):
     """Two workers, a burst of selfies, then kill -9 of the busier worker while replies are on
     their way out (held, then dropped: Telegram never saw them). What it had not finished was
     never answered 200, so Telegram redelivers it, and once its lease runs out the other
-    worker (or the one uvicorn starts in its place) takes it: each selfie is answered once and
-    read once."""
+    worker (or the one the supervisor starts in its place) takes it: each selfie is answered
+    once and read once, on either database."""
     people = range(5001, 5041)
-    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2)
+    workers = WorkerProcesses(telegram_stub, tmp_path, workers=2, DATABASE_URL=database_url)
     gate = SendGate(telegram_stub)
     workers.start()
     try:
@@ -291,17 +326,31 @@ async def test_kill_9_of_one_worker_mid_burst_loses_nothing_and_doubles_nothing(
         await telegram_stub.expect_no_call("sendMessage", within=1.0)  # a late duplicate
         assert not telegram_stub.calls("sendMessage", since=mark)
         assert answers(telegram_stub, people) == Counter(dict.fromkeys(people, 1))
-        if "DATABASE_PATH" in workers.env:
-            db = Path(workers.env["DATABASE_PATH"])
-            got = Counter(u for (u,) in rows(db, "SELECT user_id FROM readings"))
-            assert got == Counter(dict.fromkeys(people, 1)), "a reading lost or doubled"
+        got = await readings(database_url)
+        assert got == Counter(dict.fromkeys(people, 1)), "a reading lost or doubled"
         # The kill cut deliveries off (status 0), and they were delivered again.
         pushed = telegram_stub.calls("push", since=0)
         cut = {c.params["update_id"] for c in pushed if c.result["status"] == 0}
         assert cut and cut <= {c.params["update_id"] for c in pushed if c.ok}
+        # The supervisor started a worker in place of the dead one.
+        await until_true(lambda: len(workers.worker_pids()) == 2 and
+                         int(busiest) not in workers.worker_pids(), 60)  # fmt: skip
     finally:
         gate.open()
         workers.stop()
+
+
+async def readings(url: str) -> Counter[int]:
+    """Readings stored per person, from the database itself (SQLite file or PostgreSQL)."""
+    if url.startswith("sqlite:///"):
+        found = rows(Path(url.removeprefix("sqlite:///")), "SELECT user_id FROM readings")
+    else:
+        con = await asyncpg.connect(url)
+        try:
+            found = [tuple(r) for r in await con.fetch("SELECT user_id FROM readings")]
+        finally:
+            await con.close()
+    return Counter(u for (u,) in found)
 
 
 def answers(stub: TelegramStub, people: range) -> Counter[int]:

@@ -120,7 +120,7 @@ class ThreadWorker:
 
 
 class WorkerProcesses:
-    """`moodtune run --webhook --workers N` as a real process (uvicorn's supervisor)."""
+    """`moodtune run --webhook --workers N` as a real process (bot/workers.py's supervisor)."""
 
     def __init__(self, stub: TelegramStub, tmp_path: Path, workers: int, **env: str) -> None:
         self.port = free_port()
@@ -168,3 +168,40 @@ class WorkerProcesses:
 
     def stderr(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (with --workers 1, the one process itself)."""
+        assert self.proc is not None
+        if self.workers == 1:
+            return [self.proc.pid]
+        spawned = []
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            children = Path(f"/proc/{self.proc.pid}/task/{task}/children").read_text().split()
+            for pid in map(int, children):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    spawned.append(pid)  # not multiprocessing's resource tracker
+        return sorted(spawned)
+
+
+def listening_sockets(port: int) -> set[int]:
+    """Inodes of the TCP sockets listening on this port (IPv4, from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], int(fields[9])
+        if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            found.add(inode)
+    return found
+
+
+def sockets_of(pid: int) -> set[int]:
+    """Inodes of the sockets a process holds open (none once it is gone)."""
+    found: set[int] = set()
+    if not os.path.isdir(f"/proc/{pid}/fd"):
+        return found
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                found.add(int(target[8:-1]))
+    return found
