@@ -15,8 +15,8 @@ from bot import i18n, reminders, replies
 from bot.app import build_application
 from bot.settings import Settings
 from bot.storage import Storage
+from tests.e2e import Bot, running
 from tests.telegram_stub import ApiError, TelegramStub
-from tests.test_bot_e2e import Bot, running
 
 DUE = datetime(2026, 3, 15, 19, 0, tzinfo=UTC)  # a Sunday, 19:00: also the weekly summary's hour
 PEOPLE = range(3001, 3021)
