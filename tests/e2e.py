@@ -34,7 +34,7 @@ import uvicorn
 
 from bot.app import build_application, run
 from bot.context import MoodTuneApp
-from bot.database import is_postgres
+from bot.database import is_postgres, sqlite_path
 from bot.postgres_db import placeholders
 from bot.service import utc_now
 from bot.settings import Settings
@@ -81,7 +81,7 @@ class Bot:
     def rows(self, sql: str, *args: Any) -> list[tuple]:
         """The query's rows, on either backend (SQL with ``?`` placeholders)."""
         if not is_postgres(self.database):
-            with contextlib.closing(sqlite3.connect(self.database)) as con:
+            with contextlib.closing(sqlite3.connect(sqlite_path(self.database))) as con:
                 return con.execute(sql, args).fetchall()
         return pg_rows(str(self.database), sql, *args)
 
@@ -95,7 +95,7 @@ class Bot:
         """Everything the database keeps: the SQLite files (write-ahead log included), or
         every row of every table of the PostgreSQL schema as text."""
         if not is_postgres(self.database):
-            db = Path(self.database)
+            db = Path(sqlite_path(self.database))
             return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
         tables = self.rows(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
@@ -259,11 +259,8 @@ class Launcher:
 async def journal_wiped(bot: Bot, timeout: float = 10.0) -> None:
     """Until every journalled update is handled and, on SQLite, the checkpoint after it has
     emptied the write-ahead log (the bot runs elsewhere: there is no event to wait on, so look)."""
-    wal = (
-        None
-        if is_postgres(bot.database)
-        else Path(bot.database).with_name(Path(bot.database).name + "-wal")
-    )
+    db = None if is_postgres(bot.database) else Path(sqlite_path(bot.database))
+    wal = None if db is None else db.with_name(db.name + "-wal")
     async with asyncio.timeout(timeout):
         while True:
             (left,) = bot.rows("SELECT count(*) FROM updates WHERE raw IS NOT NULL")
