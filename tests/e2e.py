@@ -57,10 +57,6 @@ class Bot:
     apps: list[Any] = field(default_factory=list)
     delivery: str = "polling-sqlite"
 
-    @property
-    def webhook(self) -> bool:
-        return self.delivery.startswith("webhook")
-
     async def say(self, user_id: int, text: str) -> dict:
         mark = self.stub.mark()
         self.stub.send_text(user_id, text)
@@ -176,7 +172,7 @@ async def webhook_workers(
                 lifespan="on",
                 log_level="warning",
                 timeout_graceful_shutdown=30,
-            )  # fmt: skip
+            )
         )
         for app in apps
     ]
@@ -189,6 +185,8 @@ async def webhook_workers(
     for thread in threads:
         thread.start()
     try:
+        # Serving, and PTB started (a worker is ready just after): an update pushed to a worker
+        # still booting gets 503 and comes again, as from Telegram.
         async with asyncio.timeout(60):
             while not all(s.started for s in servers) or not all(a.running for a in apps):
                 if not all(t.is_alive() for t in threads):
