@@ -314,6 +314,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "INSERT INTO reminders (user_id, kind)"
         " SELECT user_id, 'weekly' FROM users WHERE weekly_day IS NOT NULL",
     ),
+    # 11 (issue 16): the entry a person's next text is a note on ("📝 Add a note"), kept in the
+    # database, not in one worker's memory: the press and the text may reach different workers.
+    portable("ALTER TABLE users ADD COLUMN note_for BIGINT"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -219,17 +219,14 @@ async def more_button(update: Update, context: Context) -> None:
     )
 
 
-NOTE_FOR = "note_for"  # user_data key: the entry their next text message is a note on
-
-
 async def note_button(update: Update, context: Context) -> None:
     """ "📝 Add a note": their next text message (in this private chat) becomes the note."""
     query, button = updates.press(update, NoteButton)
-    if not await context.moodtune.has_entry(updates.user_id(update), button.entry_id):
+    # Kept in the database: the text may reach another webhook worker than the press did.
+    if not await context.moodtune.expect_note(updates.user_id(update), button.entry_id):
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer()
-    updates.user_data(context)[NOTE_FOR] = button.entry_id
     await updates.pressed_on(query).reply_text(replies.NOTE_PROMPT)
 
 
@@ -237,7 +234,7 @@ async def text(update: Update, context: Context) -> None:
     """Plain text: the note they were asked for, else a hint to send a selfie."""
     message = updates.message(update)
     private = message.chat.type == "private"
-    entry_id = updates.user_data(context).pop(NOTE_FOR, None) if private else None
+    entry_id = await context.moodtune.take_note_for(updates.user_id(update)) if private else None
     if entry_id is None:
         await told_mood(update, context)
         return
@@ -266,7 +263,7 @@ async def told_mood(update: Update, context: Context) -> None:
 
 async def cancel(update: Update, context: Context) -> None:
     """/cancel: the way out of writing a note."""
-    pending = updates.user_data(context).pop(NOTE_FOR, None)
+    pending = await context.moodtune.take_note_for(updates.user_id(update))
     text = replies.NOTE_CANCELLED if pending is not None else replies.NOTHING_TO_CANCEL
     await updates.message(update).reply_text(text)
 

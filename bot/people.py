@@ -109,6 +109,23 @@ class People(Agenda):
         value = None if strategy is None else Strategy.parse(strategy).value
         return await self._set_user_column(user_id, "strategy", value)
 
+    async def set_note_for(self, user_id: int, entry_id: int | None) -> None:
+        """The entry their next text message is a note on; None: no note awaited."""
+        await self._set_user_column(user_id, "note_for", entry_id)
+
+    async def take_note_for(self, user_id: int) -> int | None:
+        """The entry a note is awaited on, no longer awaited (their row locked between the
+        read and the write, so one text takes it); None if none was."""
+        user_id = check_user(user_id)
+        async with self._write() as db:
+            row = await db.fetchone(
+                f"SELECT note_for FROM users WHERE user_id = ?{for_update(db)}", (user_id,)
+            )
+            if row is None or row["note_for"] is None:
+                return None
+            await db.execute("UPDATE users SET note_for = NULL WHERE user_id = ?", (user_id,))
+        return int(row["note_for"])
+
     async def _set_user_column(
         self, user_id: int, column: str, value: str | int | None, now: datetime | None = None
     ) -> UserSettings:

@@ -374,6 +374,17 @@ class MoodTune:
                 break
         return tuple(recent[:20])
 
+    async def expect_note(self, user_id: int, entry_id: int) -> bool:
+        """Their next text becomes a note on this entry, if it is theirs (else False)."""
+        if not await self.has_entry(user_id, entry_id):
+            return False
+        await self._storage.set_note_for(user_id, entry_id)
+        return True
+
+    async def take_note_for(self, user_id: int) -> int | None:
+        """The entry their text is a note on, if one was awaited (and is no longer)."""
+        return await self._storage.take_note_for(user_id)
+
     async def add_note(self, user_id: int, entry_id: int, text: str) -> str | None:
         """A line of their own on one of their entries; the note as kept, or None if the entry
         isn't theirs (or the text is blank)."""

@@ -9,7 +9,7 @@ part is a wiring fault: `MissingPart`, which `on_error` logs and apologises for.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from telegram import CallbackQuery, InlineQuery, Message, Update
 
@@ -75,10 +75,3 @@ def seconds(duration: int | timedelta | None) -> float:
     if isinstance(duration, timedelta):
         return duration.total_seconds()
     return float(duration or 0)
-
-
-def user_data(context: Any) -> dict[Any, Any]:
-    """The per-person store PTB keeps for handlers of updates that have a sender."""
-    if context.user_data is None:
-        raise MissingPart("no user_data: the update has no sender")
-    return context.user_data

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,53 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite3'}"
     return request.getfixturevalue("postgres_url")
+
+
+# -- the end-to-end bot on each delivery (tests/e2e.py) --------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that runs the bot runs on each delivery; one marked
+    `polling_only(reason=...)`, which is about polling itself, on polling alone."""
+    if "delivery" not in metafunc.fixturenames:
+        return
+    from tests.e2e import DELIVERIES
+
+    deliveries = list(DELIVERIES)
+    if marker := metafunc.definition.get_closest_marker("polling_only"):
+        if not marker.kwargs.get("reason"):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: polling_only needs a reason")
+        deliveries = [d for d in deliveries if d.startswith("polling")]
+    metafunc.parametrize("delivery", deliveries, indirect=True)
+
+
+@pytest.fixture
+def delivery(request) -> str:
+    """How updates reach the bot: "polling-sqlite", or "webhook-postgres" (2 workers)."""
+    return request.param
+
+
+@pytest.fixture
+def bot_database(delivery: str, tmp_path, request) -> str | Path:
+    """Where the bot of this delivery keeps its data: a SQLite file or a PostgreSQL schema."""
+    if delivery.endswith("postgres"):
+        return request.getfixturevalue("postgres_url")
+    return tmp_path / "moodtune.sqlite3"
+
+
+@pytest.fixture
+async def start_bot(delivery: str, bot_database, telegram_stub: TelegramStub, analyzer):
+    """Starts the bot on this test's delivery (tests/e2e.py: Launcher); stops it at the end."""
+    from tests.e2e import Launcher
+
+    database = bot_database
+    async with contextlib.AsyncExitStack() as stack:
+        yield Launcher(delivery, telegram_stub, database, analyzer, stack)
+
+
+@pytest.fixture
+async def bot(start_bot, recommender):
+    """The bot with the full catalog and a clock from NOW (a Sunday noon), on each delivery."""
+    from tests.e2e import NOW, ticking
+
+    return await start_bot(recommender, clock=ticking(NOW))

@@ -438,9 +438,10 @@ class TelegramStub:
             self._sizes_hidden.add(file_id)
 
     def allowed_updates(self) -> list[str] | None:
-        """The ``allowed_updates`` of the latest getUpdates that sent one."""
-        asked = [c.params["allowed_updates"] for c in self.calls("getUpdates", since=0)
-                 if "allowed_updates" in c.params]  # fmt: skip
+        """The ``allowed_updates`` of the latest getUpdates or setWebhook that sent one."""
+        calls = sorted(self.calls("getUpdates", since=0) + self.calls("setWebhook", since=0),
+                       key=lambda c: c.seq)  # fmt: skip
+        asked = [c.params["allowed_updates"] for c in calls if "allowed_updates" in c.params]
         return asked[-1] if asked else None
 
     # -- what the bot did

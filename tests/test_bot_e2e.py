@@ -1,143 +1,25 @@
-"""The real bot Application against a real local HTTP stand-in for the Bot API."""
+"""The real bot Application against a real local HTTP stand-in for the Bot API, on each
+delivery (tests/e2e.py): polling on SQLite, and two webhook workers on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from bot import handlers, replies
-from bot.app import build_application, run
-from bot.settings import Settings
 from models.emotion import Emotion
 from tests import charts, media
+from tests.e2e import ALICE, BOB, NOW, TRACK_LINK, Bot, exported_files, journal_wiped, links
 from tests.telegram_stub import TelegramStub
 
-TRACK_LINK = re.compile(r"https://open\.spotify\.com/track/[0-9A-Za-z]{22}")
-ALICE, BOB = 1001, 2002
-NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)  # the bot's clock: a Sunday
 NEUTRAL_SUBJECT = 4  # Yale's subject 4, neutral: the committed model reads it so (0.90)
-
-
-@dataclass
-class Bot:
-    stub: TelegramStub
-    db: Path
-    app: object = None
-
-    async def say(self, user_id: int, text: str) -> dict:
-        mark = self.stub.mark()
-        self.stub.send_text(user_id, text)
-        return await self.reply(user_id, since=mark)
-
-    async def reply(self, user_id: int, since: int, method: str = "sendMessage") -> dict:
-        (call,) = await self.stub.wait_for(
-            method, lambda c: c.params.get("chat_id") == user_id, since=since, timeout=30
-        )
-        assert call.ok, call
-        return call.result
-
-    async def send_photo(self, user_id: int, data: bytes) -> dict:
-        mark = self.stub.mark()
-        self.stub.send_photo(user_id, data)
-        return await self.reply(user_id, since=mark)
-
-    def rows(self, sql: str, *args) -> list[tuple]:
-        with sqlite3.connect(self.db) as con:
-            return con.execute(sql, args).fetchall()
-
-
-@contextlib.asynccontextmanager
-async def running(app) -> AsyncIterator[None]:
-    """Run the bot as `moodtune run` does (PTB's run_polling with its post_init and
-    post_shutdown) in a thread with its own event loop, until polling has started; at the end
-    stop it the way SIGTERM does."""
-    loop = asyncio.new_event_loop()
-    failed: list[BaseException] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            run(app, stop_signals=None)  # signal handlers can only be set in the main thread
-        except BaseException as e:
-            failed.append(e)
-
-    def sigterm() -> None:
-        raise SystemExit  # what PTB's own signal handler does
-
-    thread = threading.Thread(target=serve, name="bot", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(RuntimeError):  # the loop is closed if the bot already ended
-            loop.call_soon_threadsafe(sigterm)
-        await asyncio.to_thread(thread.join, 30)
-        assert not thread.is_alive(), "the bot did not stop"
-        if failed:
-            raise failed[0]
-
-
-@pytest.fixture
-async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=tmp_path / "moodtune.sqlite3",
-    )
-    app = build_application(settings, analyzer, recommender, clock=ticking(NOW))
-    async with running(app):
-        await telegram_stub.wait_for("getUpdates", timeout=30)
-        yield Bot(telegram_stub, settings.database_path, app)
-
-
-def ticking(start: datetime) -> Callable[[], datetime]:
-    """A clock that starts at `start` and runs at real speed: fixed dates, yet time passes."""
-    started = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - started)
-
-
-async def journal_wiped(db: Path, timeout: float = 10.0) -> None:
-    """Until every journalled update is handled and the checkpoint after it has emptied the
-    write-ahead log (the bot runs elsewhere: there is no event to wait on, so look)."""
-    wal = db.with_name(db.name + "-wal")
-    async with asyncio.timeout(timeout):
-        while True:
-            with sqlite3.connect(db) as con:
-                left = con.execute("SELECT count(*) FROM updates WHERE raw IS NOT NULL").fetchone()
-            con.close()
-            if left[0] == 0 and (not wal.exists() or wal.stat().st_size == 0):
-                return
-            await asyncio.sleep(0.05)
-
-
-def links(message: dict) -> list[str]:
-    urls = [e["url"] for e in message.get("entities", []) if e.get("type") == "text_link"]
-    return urls or TRACK_LINK.findall(message.get("text", ""))
-
-
-async def exported_files(bot: Bot, user: int, timeout: float) -> dict[str, bytes]:
-    """Send /export as `user`; the documents the bot sends back, by file name."""
-    mark = bot.stub.mark()
-    bot.stub.send_text(user, "/export")
-    docs = await bot.stub.wait_for("sendDocument", since=mark, count=2, timeout=timeout)
-    return {
-        c.result["document"]["file_name"]: bot.stub.file_bytes(c.result["document"]["file_id"])
-        for c in docs
-    }
 
 
 async def test_start_and_help(bot: Bot):
@@ -189,11 +71,11 @@ async def test_selfie_gets_reading_and_five_songs(bot: Bot):
 
 async def test_photo_and_its_file_id_never_stored(bot: Bot):
     """The update journal holds a selfie's file ids only while it is handled: once it is
-    done, they are gone from the database file and its write-ahead log."""
+    done, they are gone from the database (on SQLite: its file and write-ahead log)."""
     update = bot.stub.send_photo(ALICE, media.smiling_jpeg())
     await bot.reply(ALICE, since=0)
-    await journal_wiped(bot.db)
-    raw = b"".join(p.read_bytes() for p in bot.db.parent.glob("moodtune.sqlite3*"))
+    await journal_wiped(bot)
+    raw = bot.stored()
     for size in update["message"]["photo"]:
         assert size["file_id"].encode() not in raw
         assert size["file_unique_id"].encode() not in raw
@@ -313,24 +195,13 @@ async def test_bad_input_gets_a_friendly_reply_and_changes_nothing(bot: Bot, sen
     assert "happy" in (await bot.send_photo(ALICE, media.smiling_jpeg()))["text"]
 
 
-async def test_limits_and_retention_come_from_settings(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
-):
+async def test_limits_and_retention_come_from_settings(start_bot, recommender):
     data = media.smiling_jpeg()
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=tmp_path / "db.sqlite3",
-        max_image_bytes=len(data) - 1,
-        history_retention_days=30,
-    )
-    async with running(build_application(settings, analyzer, recommender)):
-        await telegram_stub.wait_for("getUpdates", timeout=30)
-        bot = Bot(telegram_stub, settings.database_path)
-        too_big = await bot.send_photo(ALICE, data)
-        assert "too large" in too_big["text"] and "up to " in too_big["text"]
-        assert "at most 30 days" in (await bot.say(ALICE, "/privacy"))["text"]
-        assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
+    bot = await start_bot(recommender, max_image_bytes=len(data) - 1, history_retention_days=30)
+    too_big = await bot.send_photo(ALICE, data)
+    assert "too large" in too_big["text"] and "up to " in too_big["text"]
+    assert "at most 30 days" in (await bot.say(ALICE, "/privacy"))["text"]
+    assert bot.rows("SELECT count(*) FROM readings") == [(0,)]
 
 
 async def test_several_faces_reads_the_largest_and_says_so(bot: Bot):
@@ -474,41 +345,26 @@ async def test_export_sends_csv_and_json(bot: Bot):
 
 
 @pytest.mark.parametrize("mode", ["429", "500", "hang"])
-async def test_selfie_answered_from_catalog_when_spotify_fails(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender, mode
-):
+async def test_selfie_answered_from_catalog_when_spotify_fails(start_bot, recommender, mode):
     """With Spotify configured but failing, the bot still answers with 5 catalog songs."""
     from recommender.spotify import LiveRecommender, SpotifyClient
     from tests.spotify_stub import SpotifyStub
 
     with SpotifyStub() as spotify:
         spotify.mode = mode
-        settings = Settings(
-            telegram_bot_token=telegram_stub.token,
-            telegram_api_url=telegram_stub.root_url,
-            database_path=tmp_path / "db.sqlite3",
-            spotify_client_id="id",
-            spotify_client_secret="secret",
-            spotify_api_url=spotify.api_url,
-            spotify_token_url=spotify.token_url,
-            spotify_timeout=0.5,
-        )
         client = SpotifyClient(
-            settings.spotify_client_id,
-            settings.spotify_client_secret,
-            api_url=settings.spotify_api_url,
-            token_url=settings.spotify_token_url,
-            timeout=settings.spotify_timeout,
+            "id", "secret", api_url=spotify.api_url, token_url=spotify.token_url, timeout=0.5
         )
-        live = LiveRecommender(recommender.catalog, client)
         try:
-            async with running(build_application(settings, analyzer, live)):
-                await telegram_stub.wait_for("getUpdates", timeout=30)
-                msg = await Bot(telegram_stub, settings.database_path).send_photo(
-                    ALICE, media.smiling_jpeg()
-                )
-                assert len(set(links(msg))) == 5
-                assert spotify.requests  # Spotify was really asked, and failed
+            bot = await start_bot(
+                LiveRecommender(recommender.catalog, client),
+                spotify_client_id="id", spotify_client_secret="secret",
+                spotify_api_url=spotify.api_url, spotify_token_url=spotify.token_url,
+                spotify_timeout=0.5,
+            )  # fmt: skip
+            msg = await bot.send_photo(ALICE, media.smiling_jpeg())
+            assert len(set(links(msg))) == 5
+            assert spotify.requests  # Spotify was really asked, and failed
         finally:
             client.close()
 
@@ -528,7 +384,7 @@ async def test_genres_are_saved(bot: Bot):
 async def test_history_pages_and_30_day_view(bot: Bot):
     from bot.storage import Storage
 
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         for days_ago, emotion in [
             (0, "happy"),
             (1, "sad"),
@@ -650,24 +506,21 @@ async def test_first_selfie_carries_the_privacy_notice_and_corrections_are_count
     out = tmp_path / "corrections.csv"
     from tests.test_cli import moodtune
 
-    run = moodtune("corrections", "--csv", str(out), env={"DATABASE_PATH": str(bot.db)})
+    run = moodtune("corrections", "--csv", str(out), env=bot.env())
     assert run.returncode == 0 and "1 of 2 face readings corrected" in run.stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and "happy" in lines[1] and "surprise" in lines[1]
     assert str(ALICE) not in out.read_text()
 
 
-async def test_history_with_fixed_clock_and_time_zone(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
-):
+async def test_history_with_fixed_clock_and_time_zone(start_bot, recommender):
     """Readings over several weeks; 23:30 UTC on the 13th is the 14th in UTC+2."""
     from datetime import UTC, datetime
 
     from bot.storage import Storage
 
     now = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
-    db = tmp_path / "db.sqlite3"
-    async with await Storage.open(db) as store:
+    async with await Storage.open(start_bot.database) as store:
         await store.set_timezone(ALICE, "Etc/GMT-2")
         for when, emotion in [
             (datetime(2026, 3, 13, 23, 30, tzinfo=UTC), "sad"),  # local: Sat 14
@@ -680,26 +533,19 @@ async def test_history_with_fixed_clock_and_time_zone(
                 ALICE, emotion=emotion, confidence=0.8, probabilities={emotion: 0.8},
                 track_ids=["0" * 22], at=when,
             )  # fmt: skip
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=db,
-    )
-    async with running(build_application(settings, analyzer, recommender, clock=lambda: now)):
-        await telegram_stub.wait_for("getUpdates", timeout=30)
-        bot = Bot(telegram_stub, db)
-        mark = telegram_stub.mark()
-        telegram_stub.send_text(ALICE, "/week")
-        photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
-        text = (await bot.reply(ALICE, since=mark))["text"]
-        assert "9 Mar – 13 Mar · 5 quiet days" in text  # the late reading moved to Saturday
-        assert "Sat 14 · 😢 sad" in text
-        assert "Sun 15 · 😊 happy" in text
-        assert "3 readings on 2 of 7 days" in text
-        assert "angry 1 → 0" in text
-        # The chart: Saturday's column (two sad) and Sunday's (one happy).
-        png = telegram_stub.file_bytes(photo["photo"][-1]["file_id"])
-        (sat,), (sun,) = charts.columns(png)
-        assert (sat.emotion, sun.emotion) == (Emotion.SAD, Emotion.HAPPY)
-        assert sun.left - sat.left < 2 * (sat.right - sat.left)  # neighbouring days
-        assert abs(sat.height - 2 * sun.height) <= 4
+    bot = await start_bot(recommender, clock=lambda: now)
+    mark = bot.stub.mark()
+    bot.stub.send_text(ALICE, "/week")
+    photo = await bot.reply(ALICE, since=mark, method="sendPhoto")
+    text = (await bot.reply(ALICE, since=mark))["text"]
+    assert "9 Mar – 13 Mar · 5 quiet days" in text  # the late reading moved to Saturday
+    assert "Sat 14 · 😢 sad" in text
+    assert "Sun 15 · 😊 happy" in text
+    assert "3 readings on 2 of 7 days" in text
+    assert "angry 1 → 0" in text
+    # The chart: Saturday's column (two sad) and Sunday's (one happy).
+    png = bot.stub.file_bytes(photo["photo"][-1]["file_id"])
+    (sat,), (sun,) = charts.columns(png)
+    assert (sat.emotion, sun.emotion) == (Emotion.SAD, Emotion.HAPPY)
+    assert sun.left - sat.left < 2 * (sat.right - sat.left)  # neighbouring days
+    assert abs(sat.height - 2 * sun.height) <= 4

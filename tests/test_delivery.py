@@ -1,7 +1,5 @@
-"""Issue 15 against the real bot and the Bot API stand-in: Telegram faults, poison updates,
-group chats, edits and channel posts, and hostile command arguments."""
-
-# ruff: noqa: F811 - `bot` is the fixture imported from test_bot_e2e
+"""Issue 15 against the real bot and the Bot API stand-in, on each delivery: Telegram faults,
+poison updates, group chats, edits and channel posts, and hostile command arguments."""
 
 from __future__ import annotations
 
@@ -10,8 +8,8 @@ import pytest
 from bot import handlers, replies
 from bot.delivery import ALLOWED_UPDATES
 from tests import media
+from tests.e2e import ALICE, BOB, Bot, links
 from tests.telegram_stub import Call
-from tests.test_bot_e2e import ALICE, BOB, Bot, bot, links  # noqa: F401
 
 GROUP, CHANNEL = -100123, -100777
 
@@ -130,6 +128,7 @@ async def test_selfie_answered_once_when_typing_is_flood_limited(bot: Bot, monke
     assert bot.stub.calls("sendChatAction", since=0), "the flooded call was never made"
 
 
+@pytest.mark.polling_only(reason="asserts getUpdates went on while the reply waited")
 async def test_flood_control_waits_retry_after(bot: Bot):
     bot.stub.flood("sendMessage", retry_after=1, times=1)
     await selfie_answered_once(bot)

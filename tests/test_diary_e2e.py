@@ -10,27 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from bot.app import build_application
 from bot.charts import PALETTE, UNSURE_COLOUR
-from bot.settings import Settings
 from bot.storage import Storage
 from models.emotion import Emotion
 from tests import charts, media
-from tests.telegram_stub import TelegramStub
-from tests.test_bot_e2e import ALICE, BOB, Bot, exported_files, journal_wiped, running
+from tests.e2e import ALICE, BOB, Bot, exported_files, journal_wiped
 
 
 @pytest.fixture
-async def bot(telegram_stub: TelegramStub, tmp_path, analyzer, recommender):
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=tmp_path / "moodtune.sqlite3",
-    )
-    app = build_application(settings, analyzer, recommender)
-    async with running(app):
-        await telegram_stub.wait_for("getUpdates", timeout=30)
-        yield Bot(telegram_stub, settings.database_path, app)
+async def bot(start_bot, recommender) -> Bot:
+    """The bot on the real clock: these tests seed readings relative to today."""
+    return await start_bot(recommender)
 
 
 async def _history(bot: Bot, user: int, command: str = "/history") -> tuple[dict, bytes | None]:
@@ -44,7 +34,7 @@ async def _history(bot: Bot, user: int, command: str = "/history") -> tuple[dict
 
 async def test_an_unsure_reading_is_history_as_unsure_in_text_and_chart(bot: Bot):
     now = datetime.now(UTC)
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         await store.add_reading(
             ALICE, emotion="angry", confidence=0.31, probabilities={"angry": 0.31, "sad": 0.3},
             at=now - timedelta(minutes=5), unsure=True,
@@ -86,7 +76,7 @@ async def test_remind_understands_8am_and_hints_otherwise(bot: Bot):
 
 async def test_30_day_view_is_a_calendar(bot: Bot):
     now = datetime.now(UTC)
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         for days_ago in (0, 1, 2):
             await store.add_reading(ALICE, emotion="sad", confidence=0.9,
                                     probabilities={"sad": 0.9}, at=now - timedelta(days=days_ago))  # fmt: skip
@@ -160,7 +150,7 @@ async def test_a_note_can_be_cancelled_and_never_lands_on_someone_else(bot: Bot)
 
 async def test_the_streak_shows_after_a_reading(bot: Bot):
     now = datetime.now(UTC)
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         for days_ago in (1, 2):
             await store.add_reading(ALICE, emotion="happy", confidence=0.9,
                                     probabilities={"happy": 0.9}, at=now - timedelta(days=days_ago))  # fmt: skip
@@ -190,8 +180,8 @@ async def test_a_round_video_with_a_face_is_read_and_nothing_of_it_kept(bot: Bot
     assert bot.rows("SELECT emotion, source FROM readings WHERE user_id = ?", ALICE) == [
         ("happy", "face")
     ]
-    await journal_wiped(bot.db)  # the update's JSON holds the file id until it is answered
-    raw = b"".join(p.read_bytes() for p in bot.db.parent.glob("moodtune.sqlite3*"))
+    await journal_wiped(bot)  # the update's JSON holds the file id until it is answered
+    raw = bot.stored()
     note = update["message"]["video_note"]
     assert note["file_id"].encode() not in raw and note["file_unique_id"].encode() not in raw
     assert b"ftyp" not in raw and face_clip[:64] not in raw  # no MP4 data
@@ -228,7 +218,7 @@ async def test_a_too_long_video_is_refused_before_downloading(bot: Bot, face_cli
 async def test_a_read_that_learns_a_face_is_shown_and_switched_off_in_settings(bot: Bot):
     from tests.test_learned import seed
 
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         await seed(store, ALICE, 30, Emotion.SURPRISE)
     learned = await bot.send_photo(ALICE, media.smiling_jpeg())
     assert "surprised" in learned["text"]
@@ -251,7 +241,7 @@ async def test_a_selfie_the_bot_is_unsure_of_is_never_history_as_the_guess(bot: 
     until they answer, then what they chose."""
     from tests.test_learned import seed
 
-    async with await Storage.open(bot.db) as store:
+    async with await Storage.open(bot.database) as store:
         months_ago = datetime.now(UTC) - timedelta(days=60)
         await seed(store, ALICE, 6, Emotion.SAD, start=months_ago)
         await seed(store, ALICE, 6, Emotion.SURPRISE, start=months_ago)

@@ -9,10 +9,8 @@ import re
 
 import pytest
 
-from tests import media, test_bot_e2e
-from tests.test_bot_e2e import Bot, exported_files, links
-
-bot = test_bot_e2e.bot  # the running bot fixture, shared with test_bot_e2e
+from tests import media
+from tests.e2e import Bot, exported_files, links
 
 ALICE = 1001
 SONG_LINE = re.compile(r"^\d+\. .+ — .+$", re.M)  # "1. Title — Artist": names, not our words

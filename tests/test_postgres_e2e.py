@@ -11,8 +11,9 @@ import pytest
 from bot.app import build_application
 from bot.settings import Settings
 from tests import media
+from tests.e2e import ALICE, BOB, NOW, Bot, links, running, ticking
 from tests.telegram_stub import TelegramStub
-from tests.test_bot_e2e import ALICE, BOB, NOW, Bot, links, neutral_face, running, ticking
+from tests.test_bot_e2e import neutral_face
 
 __all__ = ["neutral_face"]  # the fixture, shared with the SQLite suite
 
@@ -28,7 +29,7 @@ async def pg_bot(telegram_stub: TelegramStub, postgres_url, analyzer, recommende
     app = build_application(settings, analyzer, recommender, clock=ticking(NOW))
     async with running(app):
         await telegram_stub.wait_for("getUpdates", timeout=30)
-        yield Bot(telegram_stub, settings.database_path, app)
+        yield Bot(telegram_stub, settings.database, app)
 
 
 async def rows(url: str, sql: str, *args) -> list[tuple]:

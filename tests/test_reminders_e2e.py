@@ -1,13 +1,11 @@
-"""Reminders end to end: real Applications (workers) on one SQLite file, the Bot API stand-in,
-and a clock the test moves, so nothing waits for a real minute to pass."""
+"""Reminders end to end: real Applications (workers) on one database, SQLite or PostgreSQL, the
+Bot API stand-in, and a clock the test moves, so nothing waits for a real minute to pass."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +13,8 @@ from bot import i18n, reminders, replies
 from bot.app import build_application
 from bot.settings import Settings
 from bot.storage import Storage
+from tests.e2e import Bot, running
 from tests.telegram_stub import ApiError, TelegramStub
-from tests.test_bot_e2e import Bot, running
 
 DUE = datetime(2026, 3, 15, 19, 0, tzinfo=UTC)  # a Sunday, 19:00: also the weekly summary's hour
 PEOPLE = range(3001, 3021)
@@ -43,8 +41,8 @@ def fast_scans(monkeypatch):
     monkeypatch.setattr(reminders, "BATCH", 2)
 
 
-def settings_for(stub: TelegramStub, db: Path) -> Settings:
-    return Settings(telegram_bot_token=stub.token, telegram_api_url=stub.root_url, database_path=db)
+def settings_for(stub: TelegramStub, db: str) -> Settings:
+    return Settings(telegram_bot_token=stub.token, telegram_api_url=stub.root_url, database_url=db)
 
 
 @contextlib.asynccontextmanager
@@ -69,7 +67,7 @@ def in_their_language(user: int) -> tuple[str, str]:
         i18n.use("en")
 
 
-async def opted_in(db: Path, clock: Clock, stub: TelegramStub) -> None:
+async def opted_in(db: str, clock: Clock, stub: TelegramStub) -> None:
     async with await Storage.open(db) as storage:
         for user in [*PEOPLE, BLOCKED]:
             stub.add_user(user)
@@ -86,15 +84,14 @@ async def until(check, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-def rows(db: Path, sql: str) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(db)) as con:
-        return con.execute(sql).fetchall()
+def rows(db: str, sql: str) -> list[tuple]:
+    return Bot(None, db).rows(sql)  # type: ignore[arg-type] - no stub needed to read
 
 
 async def test_twenty_people_due_the_same_minute_on_two_workers_get_one_each(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+    telegram_stub: TelegramStub, database_url, analyzer, recommender
 ):
-    db = tmp_path / "moodtune.sqlite3"
+    db = database_url
     clock = Clock(DUE - timedelta(minutes=5))
     await opted_in(db, clock, telegram_stub)
 
@@ -140,9 +137,9 @@ async def test_twenty_people_due_the_same_minute_on_two_workers_get_one_each(
 
 
 async def test_a_reminder_set_with_remind_is_sent_after_a_restart(
-    telegram_stub: TelegramStub, tmp_path, analyzer, recommender
+    telegram_stub: TelegramStub, database_url, analyzer, recommender
 ):
-    db = tmp_path / "moodtune.sqlite3"
+    db = database_url
     alice = 1001
     clock = Clock(datetime(2026, 3, 15, 8, 0, tzinfo=UTC))
     settings = settings_for(telegram_stub, db)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import build_application
-from bot.settings import Settings
 from recommender.catalog import Catalog, load_catalog
 from recommender.engine import Recommender
 from recommender.track import Track
 from tests import media
-from tests.telegram_stub import TelegramStub
-from tests.test_bot_e2e import ALICE, BOB, Bot, bot, links, running
-
-__all__ = ["bot"]  # the full-catalog bot fixture, shared with test_bot_e2e
+from tests.e2e import ALICE, BOB, Bot, links
 
 FIVE = [
     Track(id=f"{i:022d}", title=f"Song {i}", artist=f"Artist {i}", genre=genre)
@@ -22,17 +17,9 @@ FIVE = [
 
 
 @pytest.fixture
-async def tiny_bot(telegram_stub: TelegramStub, tmp_path, analyzer):
+async def tiny_bot(start_bot) -> Bot:
     """The bot with a five-song catalog: every reply is all five unless some are refused."""
-    settings = Settings(
-        telegram_bot_token=telegram_stub.token,
-        telegram_api_url=telegram_stub.root_url,
-        database_path=tmp_path / "moodtune.sqlite3",
-    )
-    app = build_application(settings, analyzer, Recommender(Catalog(FIVE)))
-    async with running(app):
-        await telegram_stub.wait_for("getUpdates", timeout=30)
-        yield Bot(telegram_stub, settings.database_path, app)
+    return await start_bot(Recommender(Catalog(FIVE)))
 
 
 def keyboard(message: dict) -> list[list[dict]]:

@@ -142,6 +142,15 @@ async def test_a_mood_question_is_answered_once_across_workers(workers):
     assert len((await workers[1].get_entry(A, entry.id)).track_ids) == 1
 
 
+async def test_a_note_asked_for_on_one_worker_is_taken_once_on_the_other(workers):
+    """The "📝 Add a note" press and the text after it may reach different workers."""
+    entry = await reading(workers[0])
+    await workers[0].set_note_for(A, entry.id)
+    taken = await asyncio.gather(*(workers[i % 2].take_note_for(A) for i in range(RACERS)))
+    assert sorted(taken, key=str) == [entry.id] + [None] * (RACERS - 1)
+    assert await workers[0].take_note_for(A) is None
+
+
 async def test_exactly_one_reading_is_a_persons_first(workers):
     entries = await asyncio.gather(*(reading(workers[i % 2]) for i in range(RACERS)))
     assert sum(e.first for e in entries) == 1
