@@ -64,6 +64,16 @@ def pin(pid: int, cpu: int) -> None:
         os.sched_setaffinity(int(task), {cpu})
 
 
+def confine(cpus: set[int], pids: list[int]) -> None:
+    """The harness onto the workers' CPUs: every thread of this process (the stand-in; threads
+    it starts later inherit the mask) and of `pids` (PostgreSQL, whose new backends inherit it
+    from the postmaster)."""
+    for pid in [os.getpid(), *pids]:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(task), cpus)
+
+
 def cpu_wait(pid: int) -> float:
     """Seconds the process's threads waited, runnable, for a CPU (the machine is shared)."""
     total = 0
@@ -194,7 +204,9 @@ async def measure(stub: TelegramStub, meter: Meter, plan, image: bytes, label: s
         report(f"{label}, {people} x {selfies}", b, use)
 
 
-async def webhook_run(workers: int, rate: float, pg: PostgresServer, url: str, plan, photo) -> None:
+async def webhook_run(
+    workers: int, rate: float, pg: PostgresServer, url: str, plan, photo, confined: bool
+) -> None:
     stand_in = TelegramStub(push_keep_alive=True)  # Telegram keeps its connections open
     with tempfile.TemporaryDirectory() as tmp, serving(stand_in) as stub:
         procs = WorkerProcesses(
@@ -209,11 +221,15 @@ async def webhook_run(workers: int, rate: float, pg: PostgresServer, url: str, p
             assert len(pids) == workers, pids
             for cpu, pid in enumerate(pids):
                 pin(pid, cpu)
+            if confined:
+                pg_tree = [pg_pid(pg), *children(pg_pid(pg))] if url.startswith("postgres") else []
+                confine(set(range(workers)), pg_tree)
             set_webhook(stub, procs.url, max_connections=40)
             meter = Meter({f"worker{i}@cpu{i}": p for i, p in enumerate(pids)}, pg_pid(pg))
             cap = "capped at 30 msg/s" if rate == CAP else f"UNCAPPED ({rate:.0f} msg/s allowed)"
             db = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-            await measure(stub, meter, plan, photo, f"webhook {workers}w {db} {cap}")
+            where = ", harness on the workers' cores" if confined else ""
+            await measure(stub, meter, plan, photo, f"webhook {workers}w {db} {cap}{where}")
         finally:
             procs.stop()
 
@@ -246,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--people", type=int, help="one burst: this many people")
     p.add_argument("--selfies", type=int, default=3, help="selfies per person")
     p.add_argument("--runs", nargs="+", choices=RUNS, default=RUNS)
+    p.add_argument(
+        "--confine", action="store_true",
+        help="also hold the stand-in and PostgreSQL to the workers' cores, so 1 and 2 workers "
+        "pay for the harness alike (unconfined, 1 worker gets the other core for it free)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     plan = [(args.people, args.selfies)] if args.people else [(40, 3), (80, 3)]
     photo = media.selfie_1000x750()
@@ -262,10 +283,13 @@ def main(argv: list[str] | None = None) -> int:
             elif run.endswith("sqlite"):
                 with tempfile.TemporaryDirectory() as tmp:
                     url = f"sqlite:///{tmp}/scale.sqlite3"
-                    asyncio.run(webhook_run(int(run[7]), UNCAPPED, pg, url, plan, photo))
+                    asyncio.run(
+                        webhook_run(int(run[7]), UNCAPPED, pg, url, plan, photo, args.confine)
+                    )
             else:
                 workers, rate = int(run[7]), CAP if run.endswith("capped") else UNCAPPED
-                asyncio.run(webhook_run(workers, rate, pg, pg.fresh_url(), plan, photo))
+                url = pg.fresh_url()
+                asyncio.run(webhook_run(workers, rate, pg, url, plan, photo, args.confine))
     finally:
         pg.stop()
     return 0
