@@ -12,219 +12,48 @@ it is added here. Replies are refused where Telegram refuses them: HTML parse_mo
 escaping), lengths, button data, unknown chats and messages, edits that change nothing, queries
 answered twice.
 
-Hooks run before a method (``fail_next``, ``hold``) and may block or raise ApiError: the faults
-(``flood``: 429 with retry_after, ``fail``: e.g. 502, ``drop``: the connection closed without an
-answer) plug in there, for Bot API methods and for file downloads ("download"). Group chats,
-channel posts and edits come from ``send_to_group``, ``channel_post`` and ``edit_message``;
-``push_update`` takes any raw JSON (a poison update).
+Group chats, channel posts and edits come from ``send_to_group``, ``channel_post`` and
+``edit_message``; ``push_update`` takes any raw JSON (a poison update).
 
-Push mode, as Telegram's webhook: after ``setWebhook`` the queued updates (and those queued
-later) are POSTed as JSON to its URL with the secret header, up to ``max_connections`` at once,
-instead of waiting for getUpdates (which then answers 409); with ``push_keep_alive`` each of those
-connections stays open between updates, as Telegram's do. A non-2xx answer or a dropped
-connection is retried with a growing back-off; each attempt is recorded as a "push" call
-(params ``update_id``; result ``status`` and the answering ``worker``, from the bot's
-X-MoodTune-Worker header; ``ok`` when 2xx), so ``wait_for("push", ...)`` awaits them.
+The parts, one module each: the wire format (tests/telegram_api.py: ``ApiError``, ``Call``,
+``parse_html``), users acting (tests/telegram_users.py), hooks and faults such as ``flood``,
+``fail`` and ``drop`` (tests/telegram_faults.py), and push mode, Telegram's webhook
+(tests/telegram_push.py); this module holds the server, what the bot did, and the Bot API
+methods.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.parser
-import email.policy
-import http.client
-import io
 import itertools
-import json
-import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from PIL import Image
+from tests.telegram_api import (
+    ApiError,
+    Call,
+    Dropped,
+    Hook,
+    JSONDict,
+    Upload,
+    _answer,
+    _bad,
+    _copy,
+    _markup,
+    _u16,
+    decode_request,
+    parse_html,
+)
+from tests.telegram_faults import _Faults
+from tests.telegram_push import _PushMode
+from tests.telegram_users import _Chat, _Users
 
-JSONDict = dict[str, Any]
-Hook = Callable[[JSONDict], object]
-
-# PTB JSON-encodes every parameter value except strings; these stay strings even if they look
-# like JSON ("42", "true").
-_STRING_PARAMS = {"text", "caption", "callback_query_id", "inline_query_id", "file_id"}
-
-
-class ApiError(Exception):
-    """A Bot API error answer."""
-
-    def __init__(
-        self, error_code: int, description: str, parameters: JSONDict | None = None
-    ) -> None:
-        super().__init__(f"{error_code}: {description}")
-        self.body = {"ok": False, "error_code": error_code, "description": description}
-        if parameters:
-            self.body["parameters"] = parameters
-
-
-class Dropped(Exception):
-    """Raised by a hook: the connection is closed without an answer (nothing was done)."""
-
-
-def _bad(detail: str) -> ApiError:
-    return ApiError(400, f"Bad Request: {detail}")
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A file the bot uploaded; it sits in ``Call.params`` under its parameter name."""
-
-    filename: str
-    content_type: str
-    data: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One Bot API request: decoded ``params``, and the ``result`` or the ``error`` body."""
-
-    seq: int
-    method: str
-    params: JSONDict
-    result: Any = None
-    error: JSONDict | None = None
-    at: float = field(default_factory=time.monotonic, compare=False)  # when it was answered
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def __repr__(self) -> str:
-        return f"Call(#{self.seq} {self.method} {self.params} {self.error or 'ok'})"
-
-
-@dataclass
-class _Chat:
-    """A user's private chat with the bot; user and bot messages share one id sequence."""
-
-    user: JSONDict
-    messages: dict[int, JSONDict] = field(default_factory=dict)
-    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    @property
-    def info(self) -> JSONDict:
-        return {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]}
-
-
-@dataclass
-class _GroupChat(_Chat):
-    """A group (or channel) the bot is in; ``user`` holds its id and title."""
-
-    kind: str = "group"
-
-    @property
-    def info(self) -> JSONDict:
-        return {"id": self.user["id"], "type": self.kind, "title": self.user["first_name"]}
-
-
-def decode_request(content_type: str, body: bytes) -> JSONDict:
-    """Form or multipart parameters with JSON values decoded; uploads become ``Upload``s."""
-    if not content_type.startswith("multipart/form-data"):
-        raw: dict[str, Any] = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
-    else:
-        head = f"Content-Type: {content_type}\r\n\r\n".encode()
-        form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        raw = {}
-        for part in form.iter_parts():
-            data, filename = part.get_payload(decode=True), part.get_filename()
-            upload = Upload(filename, part.get_content_type(), data) if filename else None
-            raw[part.get_param("name", header="content-disposition")] = upload or data.decode()
-    return {k: v if k in _STRING_PARAMS else _json_or_str(v) for k, v in raw.items()}
-
-
-def _json_or_str(value: Any) -> Any:
-    try:
-        return json.loads(value) if isinstance(value, str) else value
-    except ValueError:
-        return value
-
-
-# -- HTML parse_mode --------------------------------------------------------------------------
-
-_TAGS = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "span": "spoiler", "tg-spoiler": "spoiler", "a": "text_link", "code": "code", "pre": "pre",
-    "blockquote": "blockquote",
-}  # fmt: skip
-_VALUE = r"(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+))"
-_TAG = re.compile(rf"<(/?)([a-z-]+)((?:\s+[a-z-]+(?:={_VALUE})?)*)\s*>", re.I)
-_ATTR = re.compile(rf"([a-z-]+)(?:={_VALUE})?", re.I)
-_CHAR_REF = re.compile(r"&(?:(lt|gt|amp|quot)|#(\d{1,7})|#x([0-9a-f]{1,6}));", re.I)
-_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_MARKUP = re.compile("[<&]")
-
-
-def _u16(text: str) -> int:
-    """Length in UTF-16 code units: the unit of entity offsets and of Telegram's limits."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _unescape(text: str) -> str:
-    def char(m: re.Match[str]) -> str:
-        return _NAMED[m[1].lower()] if m[1] else chr(int(m[2]) if m[2] else int(m[3], 16))
-
-    return _CHAR_REF.sub(char, text)
-
-
-def parse_html(text: str) -> tuple[str, list[JSONDict]]:
-    """Telegram's HTML to (plain text, entities), or ApiError "can't parse entities" as Telegram.
-
-    Stricter than Telegram in one way: it keeps a bare ``&``, the stub refuses it, as it shows
-    text went out unescaped (and the next such text may hold a ``<``).
-    """
-    plain, entities, open_tags = [], [], []  # open_tags: (name, utf-16 offset, attributes)
-    size = i = 0
-    while m := _MARKUP.search(text, i):
-        plain.append(text[i : m.start()])
-        size += _u16(plain[-1])
-        at = f"at byte offset {len(text[: m.start()].encode())}"
-        if m[0] == "&":
-            if not (ref := _CHAR_REF.match(text, m.start())):
-                raise _bad(f'can\'t parse entities: unescaped "&" {at}')
-            plain.append(_unescape(ref[0]))
-            size, i = size + _u16(plain[-1]), ref.end()
-            continue
-        tag = _TAG.match(text, m.start())
-        name = tag[2].lower() if tag else re.match(r"</?([^\s>]*)", text[m.start() :])[1]
-        if name not in _TAGS:
-            raise _bad(f'can\'t parse entities: Unsupported start tag "{name}" {at}')
-        if not tag:
-            raise _bad(f"can't parse entities: Unclosed start tag {at}")
-        if not tag[1]:
-            attrs = {
-                a[1].lower(): _unescape(a[2] or a[3] or a[4] or "") for a in _ATTR.finditer(tag[3])
-            }
-            open_tags.append((name, size, attrs))
-        elif not open_tags or open_tags[-1][0] != name:
-            expected = f'expected "</{open_tags[-1][0]}>", ' if open_tags else ""
-            raise _bad(
-                f'can\'t parse entities: Unmatched end tag {at}, {expected}found "</{name}>"'
-            )
-        else:
-            _, start, attrs = open_tags.pop()
-            url = {"url": attrs.get("href", "")} if name == "a" else {}
-            if size > start:
-                entities.append(
-                    {"type": _TAGS[name], "offset": start, "length": size - start, **url}
-                )
-        i = tag.end()
-    if open_tags:
-        raise _bad(
-            f"can't parse entities: Can't find end tag corresponding to start tag \"{open_tags[-1][0]}\""
-        )
-    return "".join(plain) + text[i:], sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+__all__ = ["ApiError", "Call", "Dropped", "JSONDict", "TelegramStub", "Upload", "parse_html"]
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -270,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-class TelegramStub:
+class TelegramStub(_Users, _Faults, _PushMode):
     """The fake Bot API; ``tests.loopback.serving`` runs one for a test."""
 
     def __init__(
@@ -377,69 +206,6 @@ class TelegramStub:
             if self._errors:
                 raise AssertionError(f"telegram stub crashed: {self._errors}") from self._errors[0]
 
-    # -- hooks
-
-    def fail_next(self, method: str, error_code: int = 400, description: str = "") -> None:
-        """Answer the next call of ``method`` with this error (403: the user blocked the bot)."""
-        default = "Forbidden: bot was blocked by the user" if error_code == 403 else "Bad Request"
-        errors = iter([ApiError(error_code, description or default)])
-
-        def fail(params: JSONDict) -> None:
-            if error := next(errors, None):
-                raise error
-
-        self.add_hook(method, fail)
-
-    def hold(self, method: str) -> threading.Event:
-        """Hold every call of ``method`` until the returned event is set (or the stub stops)."""
-        gate = threading.Event()
-        with self._lock:
-            self._gates.append(gate)
-        self.add_hook(method, lambda params: gate.wait())
-        return gate
-
-    def add_hook(self, method: str, hook: Hook) -> None:
-        """Run ``hook(params)`` before each call of ``method``; it may block, or raise ApiError
-        or Dropped. ``method`` "download" runs before each file download."""
-        with self._lock:
-            self._hooks.setdefault(method, []).append(hook)
-
-    # -- faults, each for the next ``times`` calls of ``method`` (then it clears)
-
-    def fail(
-        self, method: str, error_code: int, description: str, times: int = 1, **parameters: Any
-    ) -> None:
-        """Answer with this error, e.g. ``fail("sendMessage", 502, "Bad Gateway", times=3)``."""
-        left = itertools.count(times, -1)
-
-        def hook(params: JSONDict) -> None:
-            if next(left) > 0:
-                raise ApiError(error_code, description, parameters or None)
-
-        self.add_hook(method, hook)
-
-    def flood(self, method: str, retry_after: int, times: int = 1) -> None:
-        """429 Too Many Requests with ``retry_after`` seconds, as Telegram's flood control."""
-        self.fail(
-            method, 429, f"Too Many Requests: retry after {retry_after}", times,
-            retry_after=retry_after,
-        )  # fmt: skip
-
-    def drop(self, method: str, times: int = 1) -> None:
-        """Close the connection without answering (before doing anything)."""
-        left = itertools.count(times, -1)
-
-        def hook(params: JSONDict) -> None:
-            if next(left) > 0:
-                raise Dropped
-
-        self.add_hook(method, hook)
-
-    def hide_file_size(self, file_id: str) -> None:
-        """getFile leaves out this file's size (Telegram may), so only the body tells."""
-        with self._lock:
-            self._sizes_hidden.add(file_id)
-
     def allowed_updates(self) -> list[str] | None:
         """The ``allowed_updates`` of the latest getUpdates or setWebhook that sent one."""
         calls = sorted(self.calls("getUpdates", since=0) + self.calls("setWebhook", since=0),
@@ -518,206 +284,6 @@ class TelegramStub:
         with self._lock:
             return self._files[file_id]
 
-    # -- users acting
-
-    def add_user(self, user_id: int) -> JSONDict:
-        """Register a user and their private chat with the bot (once); returns the User."""
-        user = {
-            "id": user_id,
-            "is_bot": False,
-            "first_name": f"User{user_id}",
-            "language_code": "en",
-        }
-        with self._lock:
-            return dict(self._chats.setdefault(user_id, _Chat(user)).user)
-
-    def set_language(self, user_id: int, code: str | None) -> None:
-        """The user's app language (``language_code`` on their later updates; None: unset)."""
-        with self._lock:
-            self.add_user(user_id)
-            user = self._chats[user_id].user
-            user.pop("language_code", None)
-            if code is not None:
-                user["language_code"] = code
-
-    def push_update(self, update: JSONDict) -> JSONDict:
-        """Queue an update for getUpdates, ``update_id`` assigned; returns it."""
-        with self._lock:
-            self._updates.append(_copy({"update_id": next(self._ids), **update}))
-            self._changed.notify_all()
-            return _copy(self._updates[-1])
-
-    def send_text(self, user_id: int, text: str) -> JSONDict:
-        """The user types ``text``; a leading ``/command`` gets its entity, as in Telegram."""
-        if not text.startswith("/"):
-            return self._user_message(user_id, text=text)
-        command = {"type": "bot_command", "offset": 0, "length": _u16(text.split()[0])}
-        return self._user_message(user_id, text=text, entities=[command])
-
-    def send_photo(self, user_id: int, data: bytes) -> JSONDict:
-        return self._user_message(user_id, photo=self._photo_sizes(data))
-
-    def send_document(
-        self, user_id: int, data: bytes, file_name: str, mime_type: str = "application/pdf"
-    ) -> JSONDict:
-        document = {**self._store(data), "file_name": file_name, "mime_type": mime_type}
-        return self._user_message(user_id, document=document)
-
-    def send_sticker(self, user_id: int) -> JSONDict:
-        flags = {"is_animated": False, "is_video": False, "emoji": "😀"}
-        sticker = {"type": "regular", "width": 512, "height": 512, **flags}
-        return self._user_message(user_id, sticker={**self._store(b"RIFF0000WEBP"), **sticker})
-
-    def send_video_note(
-        self, user_id: int, data: bytes, duration: int, length: int = 240
-    ) -> JSONDict:
-        """A round video message, with the duration and size Telegram reports for it."""
-        video_note = {**self._store(data), "length": length, "duration": duration}
-        return self._user_message(user_id, video_note=video_note)
-
-    def send_video(
-        self, user_id: int, data: bytes, duration: int, width: int = 240, height: int = 240
-    ) -> JSONDict:
-        video = {**self._store(data), "width": width, "height": height, "duration": duration}
-        return self._user_message(user_id, video=video | {"mime_type": "video/mp4"})
-
-    def send_voice(self, user_id: int) -> JSONDict:
-        return self._user_message(user_id, voice={**self._store(b"OggS"), "duration": 3})
-
-    def send_location(self, user_id: int, latitude: float, longitude: float) -> JSONDict:
-        return self._user_message(user_id, location={"latitude": latitude, "longitude": longitude})
-
-    def press_button(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
-        """The user presses the button with ``data`` on ``message`` as it is now in their chat.
-
-        ValueError if they see no such button: a real user could not press it.
-        """
-        with self._lock:
-            current = self._current(message)
-            rows = (current.get("reply_markup") or {}).get("inline_keyboard", [])
-            buttons = [b.get("callback_data") for row in rows for b in row]
-            if current["chat"]["id"] != user_id or data not in buttons:
-                raise ValueError(f"user {user_id} sees no button {data!r} on {current}")
-            return self._callback_query(user_id, current, data)
-
-    def send_callback_data(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
-        """The user sends any ``data`` from ``message`` in their own chat, as a tampering client
-        can: stale, malformed, over-long or naming another user's entry.
-
-        ValueError if the message is not in their chat (that is ``forge_button_press``).
-        """
-        with self._lock:
-            current = self._current(message)
-            if current["chat"]["id"] != user_id or user_id not in self._chats:
-                raise ValueError(f"message {current['message_id']} is not in user {user_id}'s chat")
-            return self._callback_query(user_id, current, data)
-
-    def forge_button_press(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
-        """What a tampering client can send: any ``data``, on any message, by any user."""
-        with self._lock:
-            return self._callback_query(user_id, self._current(message), data)
-
-    def inline_query(self, user_id: int, query: str) -> JSONDict:
-        """The user types ``@bot query`` in some chat."""
-        with self._lock:
-            inline = {"id": self._open_query(), "from": self.add_user(user_id), "query": query}
-            return self.push_update({"inline_query": {**inline, "offset": ""}})
-
-    def send_to_group(
-        self,
-        user_id: int | None,
-        group_id: int,
-        *,
-        sender_chat: JSONDict | None = None,
-        kind: str = "supergroup",
-        **content: Any,
-    ) -> JSONDict:
-        """A message in a group the bot is in: from ``user_id``, or (None) from no person, sent
-        on behalf of ``sender_chat``. ``content`` as a message's fields (text, photo...)."""
-        with self._lock:
-            title = {"id": group_id, "is_bot": False, "first_name": f"Group{group_id}"}
-            chat = self._chats.setdefault(group_id, _GroupChat(title, kind=kind))
-            message = {"message_id": next(chat.ids), "chat": chat.info, "date": int(time.time())}
-            if user_id is not None:
-                message["from"] = self.add_user(user_id)
-            if sender_chat is not None:
-                message["sender_chat"] = sender_chat
-            if (text := content.get("text")) and text.startswith("/"):
-                size = _u16(text.split()[0])
-                content["entities"] = [{"type": "bot_command", "offset": 0, "length": size}]
-            chat.messages[message["message_id"]] = message | content
-            return self.push_update({"message": chat.messages[message["message_id"]]})
-
-    def group_photo(self, user_id: int | None, group_id: int, data: bytes, **more: Any) -> JSONDict:
-        return self.send_to_group(user_id, group_id, photo=self._photo_sizes(data), **more)
-
-    def channel_post(self, channel_id: int, **content: Any) -> JSONDict:
-        """A post in a channel the bot administers: no sender, chat type "channel"."""
-        with self._lock:
-            title = {"id": channel_id, "is_bot": False, "first_name": f"Channel{channel_id}"}
-            chat = self._chats.setdefault(channel_id, _GroupChat(title, kind="channel"))
-            post = {"message_id": next(chat.ids), "chat": chat.info, "date": int(time.time())}
-            post |= {"sender_chat": chat.info, **content}
-            chat.messages[post["message_id"]] = post
-            return self.push_update({"channel_post": post})
-
-    def edit_message(self, user_id: int, message: JSONDict, **changes: Any) -> JSONDict:
-        """The user edits one of their messages (a caption, or the photo itself)."""
-        with self._lock:
-            chat = self._chats[user_id]
-            edited = chat.messages[message["message_id"]] | changes
-            chat.messages[message["message_id"]] = edited | {"edit_date": int(time.time())}
-            return self.push_update({"edited_message": chat.messages[message["message_id"]]})
-
-    def send_message(self, user_id: int, **content: Any) -> JSONDict:
-        """A message from the user with these fields (e.g. ``photo=user_photo_sizes(...)``
-        made once, so a benchmark sends the same photo without re-encoding it each time)."""
-        return self._user_message(user_id, **content)
-
-    def user_photo_sizes(self, data: bytes) -> list[JSONDict]:
-        """PhotoSizes for ``data``, for an edit or a hand-made update."""
-        return self._photo_sizes(data)
-
-    def _user_message(self, user_id: int, **content: Any) -> JSONDict:
-        with self._lock:
-            user, chat = self.add_user(user_id), self._chats[user_id]
-            message = {"message_id": next(chat.ids), "from": user, "chat": chat.info}
-            chat.messages[message["message_id"]] = message | {"date": int(time.time())} | content
-            return self.push_update({"message": chat.messages[message["message_id"]]})
-
-    def _current(self, message: JSONDict) -> JSONDict:
-        chat = self._chats.get(message["chat"]["id"])
-        return _copy(chat.messages.get(message["message_id"], message) if chat else message)
-
-    def _callback_query(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
-        query = {"id": self._open_query(), "from": self.add_user(user_id), "message": message}
-        query |= {"chat_instance": str(message["chat"]["id"]), "data": data}
-        return self.push_update({"callback_query": query})
-
-    def _open_query(self) -> str:
-        """A new callback or inline query id, open until the bot answers it."""
-        self._open_queries.add(query_id := str(next(self._ids)))
-        return query_id
-
-    def _store(self, data: bytes) -> JSONDict:
-        with self._lock:
-            self._files[file_id := f"stub-file-{next(self._ids):06d}"] = data
-        return {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_size": len(data)}
-
-    def _photo_sizes(self, data: bytes) -> list[JSONDict]:
-        """PhotoSizes as Telegram makes them, smallest first; the last one serves ``data``."""
-        sizes, width, height = [], 640, 480
-        # A damaged or hostile image gets no thumbnail (nor its size, if unreadable).
-        with contextlib.suppress(Exception), Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            image.thumbnail((90, 90))
-            thumb = io.BytesIO()
-            image.convert("RGB").save(thumb, "JPEG")
-            sizes.append(
-                {**self._store(thumb.getvalue()), "width": image.width, "height": image.height}
-            )
-        return [*sizes, {**self._store(data), "width": width, "height": height}]
-
     # -- serving
 
     def _serve(self, path: str, content_type: str, body: bytes) -> tuple[int, bytes]:
@@ -787,94 +353,6 @@ class TelegramStub:
             self._changed.wait(deadline - time.monotonic())
         return self._updates
 
-    # -- push mode (webhook)
-
-    def _set_webhook(self, p: JSONDict) -> bool:
-        if not str(p.get("url", "")).startswith(("https://", "http://127.0.0.1:")):
-            raise _bad("bad webhook: an HTTPS URL must be provided for webhook")
-        self._webhook = {
-            "url": p["url"],
-            "secret": p.get("secret_token", ""),
-            "max_connections": int(p.get("max_connections", 40)),
-            "allowed_updates": p.get("allowed_updates"),
-        }
-        if p.get("drop_pending_updates"):
-            self._updates.clear()
-        while len(self._pushers) < self._webhook["max_connections"]:
-            self._pushers.append(threading.Thread(target=self._push_loop, daemon=True))
-            self._pushers[-1].start()
-        self._changed.notify_all()
-        return True
-
-    def _delete_webhook(self, p: JSONDict) -> bool:
-        self._webhook = None
-        if p.get("drop_pending_updates"):
-            self._updates.clear()
-        return True
-
-    def _webhook_info(self, p: JSONDict) -> JSONDict:
-        info = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
-        if (hook := self._webhook) is None:
-            return info | {"pending_update_count": len(self._updates)}
-        info |= {"url": hook["url"], "pending_update_count": len(self._updates)}
-        info |= {"max_connections": hook["max_connections"]}
-        if hook["allowed_updates"] is not None:
-            info["allowed_updates"] = hook["allowed_updates"]
-        if self._push_error:
-            info["last_error_date"], info["last_error_message"] = self._push_error
-        return info
-
-    def _next_push(self) -> tuple[JSONDict, JSONDict] | None:
-        """(webhook, update) for a free pusher once one is due; None when the stub stops."""
-        while not self._stopping:
-            hook, wait = self._webhook, 0.5
-            if hook is not None and len(self._pushing) < hook["max_connections"]:
-                allowed = hook["allowed_updates"]
-                if allowed:  # Telegram never sends the other kinds
-                    self._updates = [u for u in self._updates if not set(allowed).isdisjoint(u)]
-                now = time.monotonic()
-                for update in self._updates:
-                    uid = update["update_id"]
-                    due = self._retry.get(uid, (now, 0))[0]
-                    if uid not in self._pushing and due <= now:
-                        self._pushing.add(uid)
-                        self._in_flight += 1
-                        return dict(hook), update
-                    if uid not in self._pushing:
-                        wait = min(wait, due - now)
-            self._changed.wait(max(wait, 0.001))
-        return None
-
-    def _push_loop(self) -> None:
-        pusher = _Pusher(self.push_keep_alive)
-        while True:
-            with self._lock:
-                if (job := self._next_push()) is None:
-                    pusher.close()
-                    return
-            hook, update = job
-            status, worker = pusher.post(hook, update)
-            uid = update["update_id"]
-            with self._lock:
-                self._pushing.discard(uid)
-                self._in_flight -= 1
-                if 200 <= status < 300:
-                    self._updates = [u for u in self._updates if u["update_id"] != uid]
-                    self._retry.pop(uid, None)
-                else:
-                    failures = self._retry.get(uid, (0.0, 0))[1] + 1
-                    first, most = self.push_backoff
-                    delay = min(first * 2 ** (failures - 1), most)
-                    self._retry[uid] = (time.monotonic() + delay, failures)
-                    reason = f"Wrong response from the webhook: {status}" if status else (
-                        "Connection reset by peer")  # fmt: skip
-                    self._push_error = (int(time.time()), reason)
-                self._changed.notify_all()
-            outcome = {"result": {"status": status, "worker": worker}}
-            if not 200 <= status < 300:
-                outcome["error"] = {"status": status}
-            self._record("push", {"update_id": uid}, **outcome)
-
     def _set_my_commands(self, p: JSONDict) -> bool:
         self._commands[p.get("language_code")] = p["commands"]
         return True
@@ -939,65 +417,3 @@ class TelegramStub:
             raise _bad("invalid file_id")
         size = {} if file_id in self._sizes_hidden else {"file_size": len(data)}
         return {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_path": file_id} | size
-
-
-class _Pusher:
-    """One push connection to the webhook: a fresh one per update, or with ``keep_alive`` kept
-    open between updates as Telegram keeps its own (until idle for KEEP_IDLE seconds, so
-    uvicorn's 5 s keep-alive never closes it under a request)."""
-
-    KEEP_IDLE = 2.0
-
-    def __init__(self, keep_alive: bool) -> None:
-        self.keep_alive = keep_alive
-        self.conn: http.client.HTTPConnection | None = None
-        self.target: tuple[str, int] = ("", 0)
-        self.used = 0.0
-
-    def post(self, hook: JSONDict, update: JSONDict) -> tuple[int, str | None]:
-        """POST one update: (HTTP status, or 0 if the connection failed; answering worker)."""
-        url = urllib.parse.urlsplit(hook["url"])
-        target = (url.hostname or "", url.port or 80)
-        if self.target != target or time.monotonic() - self.used > self.KEEP_IDLE:
-            self.close()
-        if self.conn is None:
-            self.conn, self.target = http.client.HTTPConnection(*target, timeout=60.0), target
-        headers = {"Content-Type": "application/json"}
-        if hook["secret"]:
-            headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret"]
-        try:
-            self.conn.request("POST", url.path or "/", json.dumps(update).encode(), headers)
-            response = self.conn.getresponse()
-            response.read()
-            if response.will_close or not self.keep_alive:
-                self.close()
-            return response.status, response.getheader("X-MoodTune-Worker")
-        except (OSError, http.client.HTTPException):  # refused, reset, timed out
-            self.close()
-            return 0, None
-        finally:
-            self.used = time.monotonic()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        self.conn = None
-
-
-def _markup(p: JSONDict) -> JSONDict:
-    """``{"reply_markup": ...}`` as Telegram echoes it (inline keyboards only), or ``{}``."""
-    keyboard = (p.get("reply_markup") or {}).get("inline_keyboard")
-    if any(len(b.get("callback_data", "").encode()) > 64 for row in keyboard or [] for b in row):
-        raise _bad("BUTTON_DATA_INVALID")
-    return {"reply_markup": {"inline_keyboard": keyboard}} if keyboard else {}
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy through JSON: detaches results from the stub's state, and checks they encode."""
-    return json.loads(json.dumps(value))
-
-
-def _answer(result: Any) -> tuple[int, bytes]:
-    if isinstance(result, ApiError):
-        return result.body["error_code"], json.dumps(result.body).encode()
-    return 200, json.dumps({"ok": True, "result": result}).encode()
