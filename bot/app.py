@@ -26,7 +26,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import buttons, delivery, gate, handlers, i18n, reminders, replies, speech
+from bot import buttons, delivery, gate, handlers, handlers_diary, i18n, reminders, replies, speech
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp, job_queue
 from bot.download import Downloader
 from bot.i18n import N_
@@ -151,14 +151,14 @@ def add_handlers(app: MoodTuneApp) -> None:
         CommandHandler("privacy", handlers.canned(lambda: replies.privacy_text(settings)))
     )
     app.add_handler(CommandHandler("language", speech.language))
-    app.add_handler(CommandHandler(["history", "week"], handlers.history))
+    app.add_handler(CommandHandler(["history", "week"], handlers_diary.history))
     app.add_handler(CommandHandler("mood", handlers.mood_command))
-    app.add_handler(CommandHandler("delete", handlers.delete))
-    app.add_handler(CommandHandler("style", handlers.style))
-    app.add_handler(CommandHandler("export", handlers.export))
-    app.add_handler(CommandHandler("genres", handlers.genres))
-    app.add_handler(CommandHandler("settings", handlers.settings))
-    app.add_handler(CommandHandler("remind", handlers.remind))
+    app.add_handler(CommandHandler("delete", handlers_diary.delete))
+    app.add_handler(CommandHandler("style", handlers_diary.style))
+    app.add_handler(CommandHandler("export", handlers_diary.export))
+    app.add_handler(CommandHandler("genres", handlers_diary.genres))
+    app.add_handler(CommandHandler("settings", handlers_diary.settings))
+    app.add_handler(CommandHandler("remind", handlers_diary.remind))
     app.add_handler(CommandHandler("cancel", handlers.cancel))
     app.add_handler(InlineQueryHandler(handlers.inline_query))
     app.add_handler(
@@ -186,13 +186,13 @@ def add_handlers(app: MoodTuneApp) -> None:
         (buttons.MoreButton.matches, handlers.more_button),
         (buttons.FixButton.matches, handlers.fix_button),
         (buttons.CorrectionButton.matches, handlers.correction_button),
-        (buttons.StyleButton.matches, handlers.style_button),
-        (buttons.GenreButton.matches, handlers.genre_button),
-        (buttons.HistoryButton.matches, handlers.history_button),
-        (buttons.TimezoneButton.matches, handlers.tz_button),
-        (buttons.DeleteButton.matches, handlers.delete_button),
+        (buttons.StyleButton.matches, handlers_diary.style_button),
+        (buttons.GenreButton.matches, handlers_diary.genre_button),
+        (buttons.HistoryButton.matches, handlers_diary.history_button),
+        (buttons.TimezoneButton.matches, handlers_diary.tz_button),
+        (buttons.DeleteButton.matches, handlers_diary.delete_button),
         (buttons.NoteButton.matches, handlers.note_button),
-        (buttons.LearnFaceButton.matches, handlers.learn_face_button),
+        (buttons.LearnFaceButton.matches, handlers_diary.learn_face_button),
         (buttons.LanguageButton.matches, speech.language_button),
     ):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.account import Genres
 from bot.buttons import (
     TIMEZONES,
     CorrectionButton,
@@ -23,7 +24,6 @@ from bot.buttons import (
     StyleButton,
 )
 from bot.i18n import LANGUAGES, NATIVE_NAMES, _
-from bot.service import Genres
 from bot.vocabulary import EMOJI, adjective, family_label, mood_label
 from models.emotion import Emotion
 from recommender.moods import Strategy

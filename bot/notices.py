@@ -259,7 +259,7 @@ def _days(n: int) -> str:
 
 
 def export_headers() -> tuple[str, ...]:
-    """The export CSV's column names as the person reads them (bot/service.EXPORT_COLUMNS)."""
+    """The export CSV's column names as the person reads them (bot/account.EXPORT_COLUMNS)."""
     return (
         pgettext("export column", "id"),
         pgettext("export column", "created_at"),

@@ -23,7 +23,7 @@ from bot.service import MoodTune
 log = logging.getLogger(__name__)
 
 TICK = 20.0  # seconds between a worker's scans for due reminders (they are sent to the minute)
-BATCH = 25  # reminders claimed at once; each is sent well within the lease (bot/service.py)
+BATCH = 25  # reminders claimed at once; each is sent well within the lease (bot/account.py)
 
 # "8:30", "08:30", "8am", "8 am", "8.30pm", "20h", "20:00h", "8"
 # ASCII digits only: \d also takes other scripts' digits ("٩"), which no one means here.
