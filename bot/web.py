@@ -206,13 +206,18 @@ def create_app(settings: Settings, load: Loader) -> Starlette:
 RATE_HEADROOM = 0.9
 
 
+def worker_rate(settings: Settings, workers: int) -> float:
+    """Messages a second one of `workers` workers may send: its share of the bot's limit."""
+    return RATE_HEADROOM * settings.message_rate / workers
+
+
 def worker_app() -> Starlette:
     """uvicorn's app factory, run in each worker process: settings from the environment."""
     from bot.cli import load_bot, setup_logging
 
     settings = Settings.from_env()
     setup_logging(settings.log_level)
-    rate = RATE_HEADROOM * settings.message_rate / settings.web_concurrency  # this worker's share
+    rate = worker_rate(settings, settings.web_concurrency)
     return create_app(settings, lambda: load_bot(settings, rate=rate))
 
 

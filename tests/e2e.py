@@ -38,7 +38,7 @@ from bot.database import is_postgres, sqlite_path
 from bot.postgres_db import placeholders
 from bot.service import utc_now
 from bot.settings import Settings
-from bot.web import RATE_HEADROOM, create_app, webhook_command
+from bot.web import create_app, webhook_command, worker_rate
 from tests.telegram_stub import TelegramStub
 
 DELIVERIES = ("polling-sqlite", "webhook-postgres")
@@ -243,7 +243,7 @@ class Launcher:
             return Bot(self.stub, settings.database, app, [app], self.delivery)
         sock = listening_socket()
         settings = self.settings(sock, **more)
-        rate = RATE_HEADROOM * settings.message_rate / WORKERS  # as bot/web.py gives it
+        rate = worker_rate(settings, WORKERS)
         apps = [
             build_application(settings, self._analyzer, recommender, clock=clock, rate=rate)
             for _ in range(WORKERS)
