@@ -30,6 +30,7 @@ from bot import buttons, delivery, gate, handlers, handlers_diary, i18n, reminde
 from bot.context import CONTEXT_TYPES, Context, MoodTuneApp, job_queue
 from bot.download import Downloader
 from bot.i18n import N_
+from bot.journal import Journal
 from bot.retry import RetryingLimiter
 from bot.service import MoodTune, utc_now
 from bot.settings import Settings
@@ -96,6 +97,9 @@ def build_application(
     async def start(app: MoodTuneApp) -> None:
         storage = await Storage.open(settings.database)
         app.bot_data.moodtune = MoodTune(analyzer, recommender, storage, clock)
+        # One pool per process: a webhook worker holds POOL_MAX PostgreSQL connections, not two
+        # pools' worth; on SQLite the journal's marks share the diary's one database thread.
+        app.bot_data.journal = Journal.beside(storage)
         app.bot_data.downloader = Downloader(settings.max_image_bytes)
         app.bot_data.selfie_lanes = asyncio.Semaphore(SELFIE_LANES)
         await set_commands(app.bot)
@@ -201,7 +205,10 @@ def add_handlers(app: MoodTuneApp) -> None:
 
 
 async def _close(app: MoodTuneApp) -> None:
-    # post_init may have failed before the diary was open.
+    # post_init may have failed before the diary was open. The journal goes first: it wipes
+    # handled updates' JSON from the disk on the diary's connection, which the service closes.
+    if journal := getattr(app.bot_data, "journal", None):
+        await journal.close()
     if service := getattr(app.bot_data, "moodtune", None):
         await service.close()
     if downloader := getattr(app.bot_data, "downloader", None):

@@ -12,6 +12,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.download import Downloader
+from bot.journal import Journal
 from bot.service import MoodTune
 from bot.settings import Settings
 
@@ -22,6 +23,7 @@ class BotData:
     moodtune: MoodTune
     settings: Settings
     downloader: Downloader
+    journal: Journal  # the update journal, on the diary's connection(s)
     selfie_lanes: asyncio.Semaphore  # selfies handled at once, first come first served
 
 

@@ -122,8 +122,15 @@ def sqlite_path(target: str | Path) -> str | Path:
 class Database:
     """The diary's database; open with `await <class>.open(target)` (path or URL)."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, owns: bool = True) -> None:
         self._backend = backend
+        self._owns = owns  # False: another Database opened the connection(s) and closes them
+
+    @classmethod
+    def beside(cls, other: Database) -> Self:
+        """This kind of view on `other`'s open connection(s), already migrated; closing it
+        leaves them open (one pool per process, not one per view)."""
+        return cls(other._backend, owns=False)
 
     @classmethod
     async def open(cls, target: str | Path) -> Self:
@@ -151,8 +158,9 @@ class Database:
         return self._backend.dialect
 
     async def close(self) -> None:
-        """Close the connection(s); the object is unusable afterwards."""
-        await self._backend.close()
+        """Close the connection(s) if this object opened them; it is unusable afterwards."""
+        if self._owns:
+            await self._backend.close()
 
     async def __aenter__(self) -> Self:
         return self

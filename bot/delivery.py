@@ -73,7 +73,7 @@ class Delivery:
         try:
             if app.post_init:
                 await app.post_init(app)
-            self._journal = await Journal.open(app.bot_data.settings.database)
+            self._journal = app.bot_data.journal
             await self._journal.forget_done()
             try:  # polling and a webhook exclude each other
                 await app.bot.delete_webhook()
@@ -89,10 +89,8 @@ class Delivery:
             if app.post_stop:
                 await app.post_stop(app)
             await app.shutdown()
-            if app.post_shutdown:
+            if app.post_shutdown:  # closes the journal and the diary
                 await app.post_shutdown(app)
-            if self._journal is not None:
-                await self._journal.close()
 
     async def _serve(self, journal: Journal) -> None:
         left = await journal.pending()

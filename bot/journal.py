@@ -61,7 +61,8 @@ class Claimed:
 
 
 class Journal(Database):
-    """The `updates` table; open with `await Journal.open(target)` (the diary's database)."""
+    """The `updates` table: `Journal.beside(storage)` in the bot (one pool per process), or
+    `await Journal.open(target)` on its own."""
 
     _wipe: asyncio.Task[None] | None = None
 

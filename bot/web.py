@@ -83,7 +83,7 @@ class Worker:
         await app.initialize()
         if app.post_init:
             await app.post_init(app)
-        self.journal = await Journal.open(self.settings.database)
+        self.journal = app.bot_data.journal
         await self.journal.forget_done()
         await app.start()
         self.ready = True
@@ -111,11 +111,9 @@ class Worker:
                     await app.post_stop(app)
             if app is not None:
                 await app.shutdown()
-                if app.post_shutdown:
+                if app.post_shutdown:  # closes the journal and the diary
                     await app.post_shutdown(app)
         finally:
-            if self.journal is not None:
-                await self.journal.close()
             self._close_extra()
 
     async def take(self, raw: dict[str, Any]) -> Response:

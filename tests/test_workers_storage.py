@@ -246,6 +246,22 @@ async def test_journal_on_either_backend(database_url):
         assert await two.started(9) == 2
 
 
+async def test_journal_beside_storage_shares_its_connections(database_url):
+    """The bot's journal rides on the diary's pool: one pool per worker, closed once."""
+    storage = await Storage.open(database_url)
+    journal = Journal.beside(storage)
+    try:
+        assert journal._backend is storage._backend and journal.dialect == storage.dialect
+        assert await journal.add([{"update_id": 3}]) == [3]
+        await journal.close()  # the journal's own tidy-up; the connections stay open
+        assert await storage.get_user_settings(A) is not None
+        assert await Journal.beside(storage).next_offset() == 4
+    finally:
+        await storage.close()
+    with pytest.raises((ValueError, asyncpg.InterfaceError)):  # closed with the diary
+        await journal.next_offset()
+
+
 # -- PostgreSQL only ---------------------------------------------------------------------
 
 
