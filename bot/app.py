@@ -15,6 +15,7 @@ from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -67,12 +68,17 @@ SELFIE_LANES = 4
 
 async def set_commands(bot: Any) -> None:
     """The command menu in English for everyone, and in each other language for the Telegram
-    apps set to it (setMyCommands' language_code)."""
-    for lang in i18n.LANGUAGES:
-        i18n.use(lang)
-        commands = [BotCommand(c.command, i18n._(c.description)) for c in COMMANDS]
-        await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
-    i18n.use("en")
+    apps set to it (setMyCommands' language_code). Best effort: Telegram keeps the menu between
+    runs and every command works typed, so a refusal is logged and the bot starts without it."""
+    try:
+        for lang in i18n.LANGUAGES:
+            i18n.use(lang)
+            commands = [BotCommand(c.command, i18n._(c.description)) for c in COMMANDS]
+            await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+    except TelegramError as err:
+        log.warning("command menu not set: %s", err)
+    finally:
+        i18n.use("en")
 
 
 # Every message goes out as HTML without link previews, edits and captions included.

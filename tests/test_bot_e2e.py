@@ -195,6 +195,16 @@ async def test_bad_input_gets_a_friendly_reply_and_changes_nothing(bot: Bot, sen
     assert "happy" in (await bot.send_photo(ALICE, media.smiling_jpeg()))["text"]
 
 
+async def test_a_refused_command_menu_does_not_stop_the_bot(start_bot, recommender):
+    """The menu is a convenience Telegram keeps between runs: refused (here as a method the API
+    does not know) on every call, the bot still starts and answers."""
+    stub = start_bot.stub
+    stub.fail("setMyCommands", 404, "Not Found", times=1_000)
+    bot = await start_bot(recommender)
+    assert "/history" in (await bot.say(ALICE, "/help"))["text"]
+    assert stub.calls("setMyCommands", since=0) and stub.commands() == []
+
+
 async def test_limits_and_retention_come_from_settings(start_bot, recommender):
     data = media.smiling_jpeg()
     bot = await start_bot(recommender, max_image_bytes=len(data) - 1, history_retention_days=30)

@@ -127,13 +127,13 @@ async def test_healthz_says_503_until_the_worker_is_ready(
 async def test_a_worker_that_could_not_start_tries_again(
     telegram_stub: TelegramStub, tmp_path, analyzer, recommender
 ):
-    """Its start-up failed once (here Telegram refused the command menu; on a deploy, the
-    database not up yet): /healthz says 503, and the next attempt brings it up."""
-    telegram_stub.fail("setMyCommands", 400, "Bad Request: try later")
+    """Its start-up failed once (here Telegram refused getMe; on a deploy, the database not up
+    yet): /healthz says 503, and the next attempt brings it up."""
+    telegram_stub.fail("getMe", 400, "Bad Request: try later")
     settings = webhook_settings(telegram_stub, tmp_path)
     worker = await ThreadWorker(settings, analyzer, recommender).start()
     try:
-        assert [c.ok for c in telegram_stub.calls("setMyCommands", since=0)][:2] == [False, True]
+        assert [c.ok for c in telegram_stub.calls("getMe", since=0)][:2] == [False, True]
         update = telegram_stub.send_text(ALICE, "/help")
         assert (await worker.post(json.dumps(update))).status_code == 200
         assert len(replies_to(telegram_stub, ALICE)) == 1
