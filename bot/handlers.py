@@ -18,7 +18,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from bot import keyboards, replies, updates
+from bot import keyboards, presses, replies, updates
 from bot.buttons import (
     CorrectionButton,
     FeedbackButton,
@@ -138,10 +138,10 @@ async def mood_button(update: Update, context: Context) -> None:
         updates.user_id(update), button.mood, button.entry_id, updates.language(update)
     )
     if result is None:
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await presses.acknowledge(query)
+    await presses.set_buttons(query, None)
     await updates.pressed_on(query).reply_text(
         replies.mood_text(result.mood, result.tracks, result.why),
         reply_markup=keyboards.songs_keyboard(result.entry_id, result.tracks, note=True),
@@ -152,9 +152,9 @@ async def fix_button(update: Update, context: Context) -> None:
     """ "Not quite?": offer the seven emotions to correct the reading with."""
     query, button = updates.press(update, FixButton)
     if not await context.moodtune.has_entry(updates.user_id(update), button.entry_id):
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer()
+    await presses.acknowledge(query)
     markup = keyboards.correction_keyboard(button.entry_id)
     await updates.pressed_on(query).reply_text(replies.HOW_DO_YOU_FEEL, reply_markup=markup)
 
@@ -166,10 +166,10 @@ async def correction_button(update: Update, context: Context) -> None:
         updates.user_id(update), button.entry_id, button.emotion, updates.language(update)
     )
     if songs is None:
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer()
-    await query.edit_message_reply_markup(reply_markup=None)
+    await presses.acknowledge(query)
+    await presses.set_buttons(query, None)
     text, markup = replies.correction_reply(songs.entry_id, button.emotion, songs.tracks, songs.why)
     await updates.pressed_on(query).reply_text(text, reply_markup=markup)
 
@@ -179,7 +179,7 @@ async def feedback_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, FeedbackButton)
     value = 1 if button.up else -1
     ok = await context.moodtune.feedback(updates.user_id(update), button.entry_id, value)
-    await query.answer(replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
+    await presses.acknowledge(query, replies.FEEDBACK_THANKS if ok else replies.STALE_BUTTON)
 
 
 async def rate_button(update: Update, context: Context) -> None:
@@ -188,12 +188,12 @@ async def rate_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, RateButton)
     user_id = updates.user_id(update)
     if not await context.moodtune.rate(user_id, button.entry_id, button.track_id, button.value):
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer(replies.RATED[button.value])
+    await presses.acknowledge(query, replies.RATED[button.value])
     markup = keyboards.rated_keyboard(getattr(query.message, "reply_markup", None), button)
     if markup is not None:
-        await query.edit_message_reply_markup(markup)
+        await presses.set_buttons(query, markup)
 
 
 async def more_button(update: Update, context: Context) -> None:
@@ -203,9 +203,9 @@ async def more_button(update: Update, context: Context) -> None:
         updates.user_id(update), button.entry_id, updates.language(update)
     )
     if not songs or not songs.tracks:
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer()
+    await presses.acknowledge(query)
     markup = keyboards.songs_keyboard(songs.entry_id, songs.tracks)
     await updates.pressed_on(query).reply_text(
         replies.more_text(songs.tracks, songs.why), reply_markup=markup
@@ -217,9 +217,9 @@ async def note_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, NoteButton)
     # Kept in the database: the text may reach another webhook worker than the press did.
     if not await context.moodtune.expect_note(updates.user_id(update), button.entry_id):
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer()
+    await presses.acknowledge(query)
     await updates.pressed_on(query).reply_text(replies.NOTE_PROMPT)
 
 
@@ -276,13 +276,13 @@ async def foreign_button_guard(update: Update, context: Context) -> None:
     query = updates.query(update)
     message = query.message
     if message is None or message.chat.id != updates.user_id(update):
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         raise ApplicationHandlerStop
 
 
 async def unknown_button(update: Update, context: Context) -> None:
     """Data no button kind parses: forged, or from a button this version no longer has."""
-    await updates.query(update).answer(replies.STALE_BUTTON)
+    await presses.acknowledge(updates.query(update), replies.STALE_BUTTON)
 
 
 async def on_error(update: object, context: Context) -> None:

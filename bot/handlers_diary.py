@@ -9,7 +9,7 @@ import asyncio
 
 from telegram import Message, Update
 
-from bot import i18n, keyboards, reminders, replies, updates
+from bot import i18n, keyboards, presses, reminders, replies, updates
 from bot.buttons import (
     DeleteButton,
     GenreButton,
@@ -33,10 +33,10 @@ async def genre_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, GenreButton)
     choice = await context.moodtune.toggle_genre(updates.user_id(update), button.genre)
     if choice is None:
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer(replies.SAVED)
-    await query.edit_message_reply_markup(keyboards.genres_keyboard(choice))
+    await presses.acknowledge(query, replies.SAVED)
+    await presses.set_buttons(query, keyboards.genres_keyboard(choice))
 
 
 async def style(update: Update, context: Context) -> None:
@@ -47,8 +47,8 @@ async def style(update: Update, context: Context) -> None:
 async def style_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, StyleButton)
     await context.moodtune.set_strategy(updates.user_id(update), button.strategy)
-    await query.answer(replies.SAVED)
-    await query.edit_message_text(replies.STYLE_SAVED[button.strategy])
+    await presses.acknowledge(query, replies.SAVED)
+    await presses.replace_text(query, replies.STYLE_SAVED[button.strategy])
 
 
 async def history(update: Update, context: Context) -> None:
@@ -58,7 +58,7 @@ async def history(update: Update, context: Context) -> None:
 
 async def history_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, HistoryButton)
-    await query.answer()
+    await presses.acknowledge(query)
     message = updates.pressed_on(query)
     await send_history(message, context, updates.user_id(update), button.days, button.page)
 
@@ -93,18 +93,20 @@ async def learn_face_button(update: Update, context: Context) -> None:
     """The /settings switch for the read that learns their face."""
     query, button = updates.press(update, LearnFaceButton)
     person = await context.moodtune.set_learn_face(updates.user_id(update), button.on)
-    await query.answer(replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF)
-    await query.edit_message_reply_markup(keyboards.settings_keyboard(person.learn_face))
+    await presses.acknowledge(
+        query, replies.LEARN_FACE_ON if person.learn_face else replies.LEARN_FACE_OFF
+    )
+    await presses.set_buttons(query, keyboards.settings_keyboard(person.learn_face))
 
 
 async def tz_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, TimezoneButton)
     person = await context.moodtune.set_timezone(updates.user_id(update), button.zone)
     if person is None:  # a forged zone
-        await query.answer(replies.STALE_BUTTON)
+        await presses.acknowledge(query, replies.STALE_BUTTON)
         return
-    await query.answer(replies.SAVED)
-    await query.edit_message_text(replies.settings_text(button.zone))
+    await presses.acknowledge(query, replies.SAVED)
+    await presses.replace_text(query, replies.settings_text(button.zone))
 
 
 async def remind(update: Update, context: Context) -> None:
@@ -142,9 +144,9 @@ async def delete(update: Update, context: Context) -> None:
 
 async def delete_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, DeleteButton)
-    await query.answer()
+    await presses.acknowledge(query)
     if button.confirmed:
         await context.moodtune.erase(updates.user_id(update))
-        await query.edit_message_text(replies.DELETE_DONE)
+        await presses.replace_text(query, replies.DELETE_DONE)
     else:
-        await query.edit_message_text(replies.DELETE_CANCELLED)
+        await presses.replace_text(query, replies.DELETE_CANCELLED)

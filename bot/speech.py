@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot import i18n, keyboards, replies, updates
+from bot import i18n, keyboards, presses, replies, updates
 from bot.buttons import LanguageButton
 from bot.context import Context
 
@@ -35,5 +35,5 @@ async def language_button(update: Update, context: Context) -> None:
     query, button = updates.press(update, LanguageButton)
     await context.moodtune.set_language(updates.user_id(update), button.language)
     i18n.use(button.language)  # this answer already in the new language
-    await query.answer()
-    await query.edit_message_text(replies.LANGUAGE_SAVED)
+    await presses.acknowledge(query)
+    await presses.replace_text(query, replies.LANGUAGE_SAVED)

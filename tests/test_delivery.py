@@ -266,3 +266,37 @@ def _plain(html: str) -> str:
     from tests.telegram_stub import parse_html
 
     return parse_html(html)[0]
+
+
+# -- presses Telegram will no longer acknowledge ---------------------------------------------
+
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+async def test_a_press_too_old_to_acknowledge_still_gets_its_songs(bot: Bot):
+    """A press handled late (after a restart, behind a slow selfie) can no longer be answered
+    or its buttons edited: the songs still come, and the mood is kept."""
+    question = await bot.say(ALICE, "/mood")
+    data = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    bot.stub.fail("answerCallbackQuery", 400, TOO_OLD, times=100)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, question, data)
+    songs = await answer(bot, ALICE, since=mark)
+    assert len(links(songs)) == 5
+    assert [c.ok for c in bot.stub.calls("answerCallbackQuery", since=mark)] == [False]
+    assert len(bot.rows("SELECT mood FROM readings WHERE user_id = ?", ALICE)) == 1
+
+
+async def test_delete_pressed_too_late_to_edit_still_erases_and_says_so(bot: Bot):
+    """ "Yes, delete" whose query expired and whose message can no longer be edited: everything
+    is erased all the same, and the person is told in a new message."""
+    await selfie_answered_once(bot)
+    confirm = await bot.say(ALICE, "/delete")
+    bot.stub.fail("answerCallbackQuery", 400, TOO_OLD, times=100)
+    bot.stub.fail("editMessageText", 400, "Bad Request: message can't be edited", times=100)
+    mark = bot.stub.mark()
+    bot.stub.press_button(ALICE, confirm, "del:yes")
+    done = await answer(bot, ALICE, since=mark)
+    assert done["text"].startswith("🗑")
+    assert bot.rows("SELECT count(*) FROM readings WHERE user_id = ?", ALICE) == [(0,)]
+    assert [c.ok for c in bot.stub.calls("editMessageText", since=mark)] == [False]
