@@ -117,14 +117,17 @@ class People(Agenda):
         """The entry a note is awaited on, no longer awaited (their row locked between the
         read and the write, so one text takes it); None if none was."""
         user_id = check_user(user_id)
-        async with self._write() as db:
+
+        async def unit(db: Connection) -> int | None:
             row = await db.fetchone(
                 f"SELECT note_for FROM users WHERE user_id = ?{for_update(db)}", (user_id,)
             )
             if row is None or row["note_for"] is None:
                 return None
             await db.execute("UPDATE users SET note_for = NULL WHERE user_id = ?", (user_id,))
-        return int(row["note_for"])
+            return int(row["note_for"])
+
+        return await self._in_write(unit)
 
     async def _set_user_column(
         self, user_id: int, column: str, value: str | int | None, now: datetime | None = None

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.account import REMINDER_LATE as REMINDER_LATE  # its home before the split
 from bot.account import Account
 from bot.diary import PersonState, Source
 from bot.history import streak

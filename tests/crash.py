@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests import media
@@ -34,46 +35,49 @@ def answered(stub: TelegramStub, people: range) -> Counter[int]:
     return Counter(c.params["chat_id"] for c in calls if c.ok and c.params["chat_id"] in people)
 
 
-async def burst_seconds(people: range) -> float:
-    """How long the bot takes to answer everyone when nothing kills it."""
-    with tempfile.TemporaryDirectory() as tmp, serving(TelegramStub()) as stub:
-        bot = BotProcess(stub, Path(tmp) / "calibrate.sqlite3")
-        try:
-            await bot.start()
-            photo = stub.user_photo_sizes(media.selfie_1000x750())
-            start = time.monotonic()
-            for person in people:
-                stub.send_message(person, photo=photo)
-            while set(answered(stub, people)) != set(people):
-                await asyncio.sleep(0.01)
-            return time.monotonic() - start
-        finally:
-            bot.stop()
-
-
-async def one_round(
-    people: range, term: bool, seed: int, burst: float
-) -> tuple[int, int, int, int]:
+@contextlib.asynccontextmanager
+async def burst(people: range) -> AsyncIterator[tuple[TelegramStub, BotProcess, float]]:
+    """A bot on a fresh database, everyone's selfie just sent: the stand-in, the bot and when
+    the burst began."""
     with tempfile.TemporaryDirectory() as tmp, serving(TelegramStub()) as stub:
         bot = BotProcess(stub, Path(tmp) / "crash.sqlite3")
         try:
             await bot.start()
             photo = stub.user_photo_sizes(media.selfie_1000x750())
+            began = time.monotonic()
             for person in people:
                 stub.send_message(person, photo=photo)
-            await asyncio.sleep(random.Random(seed).uniform(0.1, 0.9) * burst)  # mid-burst
-            await asyncio.to_thread(bot.terminate if term else bot.kill)
-            before = len(people) - len(answered(stub, people))
-            await bot.start()
-            async with asyncio.timeout(120):
-                while set(answered(stub, people)) != set(people):
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(2.0)  # room for a late duplicate
-            counts = answered(stub, people)
-            with contextlib.closing(sqlite3.connect(bot.db)) as con:
-                kept = Counter(u for (u,) in con.execute("SELECT user_id FROM readings"))
+            yield stub, bot, began
         finally:
             bot.stop()
+
+
+async def everyone_answered(stub: TelegramStub, people: range, poll: float) -> None:
+    while set(answered(stub, people)) != set(people):
+        await asyncio.sleep(poll)
+
+
+async def burst_seconds(people: range) -> float:
+    """How long the bot takes to answer everyone when nothing kills it."""
+    async with burst(people) as (stub, _, began):
+        await everyone_answered(stub, people, poll=0.01)
+        return time.monotonic() - began
+
+
+async def one_round(
+    people: range, term: bool, seed: int, seconds: float
+) -> tuple[int, int, int, int]:
+    async with burst(people) as (stub, bot, _):
+        await asyncio.sleep(random.Random(seed).uniform(0.1, 0.9) * seconds)  # mid-burst
+        await asyncio.to_thread(bot.terminate if term else bot.kill)
+        before = len(people) - len(answered(stub, people))
+        await bot.start()
+        async with asyncio.timeout(120):
+            await everyone_answered(stub, people, poll=0.1)
+        await asyncio.sleep(2.0)  # room for a late duplicate
+        counts = answered(stub, people)
+        with contextlib.closing(sqlite3.connect(bot.db)) as con:
+            kept = Counter(u for (u,) in con.execute("SELECT user_id FROM readings"))
     twice = sum(1 for p in people if counts[p] > 1)
     bad_readings = sum(1 for p in people if kept[p] != 1)
     return before, len(people) - len(counts), twice, bad_readings
@@ -88,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     people = range(20_000, 20_000 + args.people)
     how = "SIGTERM" if args.term else "kill -9"
     totals = Counter[str]()
-    burst = asyncio.run(burst_seconds(people))
-    print(f"an unkilled burst of {args.people} is answered in {burst:.2f} s", flush=True)
+    seconds = asyncio.run(burst_seconds(people))
+    print(f"an unkilled burst of {args.people} is answered in {seconds:.2f} s", flush=True)
     for n in range(args.rounds):
-        before, never, twice, bad = asyncio.run(one_round(people, args.term, n, burst))
+        before, never, twice, bad = asyncio.run(one_round(people, args.term, n, seconds))
         totals.update(before=before, never=never, twice=twice, bad=bad)
         print(
             f"round {n + 1} ({how}): {before} unanswered at the kill; after restart "

@@ -76,10 +76,7 @@ class Bot:
 
     def rows(self, sql: str, *args: Any) -> list[tuple]:
         """The query's rows, on either backend (SQL with ``?`` placeholders)."""
-        if not is_postgres(self.database):
-            with contextlib.closing(sqlite3.connect(sqlite_path(self.database))) as con:
-                return con.execute(sql, args).fetchall()
-        return pg_rows(str(self.database), sql, *args)
+        return db_rows(self.database, sql, *args)
 
     def env(self) -> dict[str, str]:
         """Where the database is, for a `moodtune` command."""
@@ -98,6 +95,14 @@ class Bot:
         )
         dump = [r[0] for (t,) in tables for r in self.rows(f"SELECT t::text FROM {t} t")]
         return "\n".join(dump).encode()
+
+
+def db_rows(database: str | Path, sql: str, *args: Any) -> list[tuple]:
+    """One query's rows on a SQLite path or a PostgreSQL URL (``?`` placeholders)."""
+    if not is_postgres(database):
+        with contextlib.closing(sqlite3.connect(sqlite_path(database))) as con:
+            return con.execute(sql, args).fetchall()
+    return pg_rows(str(database), sql, *args)
 
 
 def pg_rows(url: str, sql: str, *args: Any) -> list[tuple]:

@@ -58,20 +58,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def pin(pid: int, cpu: int) -> None:
-    """Every thread of the process onto one CPU (`taskset -a -p -c cpu pid`)."""
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process onto these CPUs (`taskset -a -p -c cpus pid`); threads it
+    starts later inherit the mask."""
     for task in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(task), {cpu})
-
-
-def confine(cpus: set[int], pids: list[int]) -> None:
-    """The harness onto the workers' CPUs: every thread of this process (the stand-in; threads
-    it starts later inherit the mask) and of `pids` (PostgreSQL, whose new backends inherit it
-    from the postmaster)."""
-    for pid in [os.getpid(), *pids]:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(ProcessLookupError):
-                os.sched_setaffinity(int(task), cpus)
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            os.sched_setaffinity(int(task), cpus)
 
 
 def cpu_wait(pid: int) -> float:
@@ -220,10 +212,13 @@ async def webhook_run(
             pids = procs.worker_pids()
             assert len(pids) == workers, pids
             for cpu, pid in enumerate(pids):
-                pin(pid, cpu)
+                pin(pid, {cpu})
             if confined:
+                # The harness onto the workers' CPUs: this process (the stand-in) and PostgreSQL
+                # (new backends inherit the postmaster's mask).
                 pg_tree = [pg_pid(pg), *children(pg_pid(pg))] if url.startswith("postgres") else []
-                confine(set(range(workers)), pg_tree)
+                for pid in [os.getpid(), *pg_tree]:
+                    pin(pid, set(range(workers)))
             set_webhook(stub, procs.url, max_connections=40)
             meter = Meter({f"worker{i}@cpu{i}": p for i, p in enumerate(pids)}, pg_pid(pg))
             cap = "capped at 30 msg/s" if rate == CAP else f"UNCAPPED ({rate:.0f} msg/s allowed)"
@@ -240,7 +235,7 @@ async def polling_run(plan, photo) -> None:
         try:
             await bot.start()
             assert bot.proc is not None
-            pin(bot.proc.pid, 0)
+            pin(bot.proc.pid, {0})
             meter = Meter({"bot@cpu0": bot.proc.pid}, None)
             await measure(stub, meter, plan, photo, "polling 1 process SQLite (unthrottled)")
         finally:

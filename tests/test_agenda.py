@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.account import REMINDER_LATE
 from bot.agenda import Claim, Kind, claim_sql, next_due
 from bot.database import MIGRATIONS
 from bot.diary import UserSettings
-from bot.service import REMINDER_LATE, MoodTune
+from bot.service import MoodTune
 from bot.storage import Storage
 
 LEASE = timedelta(minutes=10)

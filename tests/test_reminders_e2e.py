@@ -13,7 +13,7 @@ from bot import i18n, reminders, replies
 from bot.app import build_application
 from bot.settings import Settings
 from bot.storage import Storage
-from tests.e2e import Bot, running
+from tests.e2e import Bot, db_rows, running
 from tests.telegram_stub import ApiError, TelegramStub
 
 DUE = datetime(2026, 3, 15, 19, 0, tzinfo=UTC)  # a Sunday, 19:00: also the weekly summary's hour
@@ -85,7 +85,7 @@ async def until(check, timeout: float = 10.0) -> None:
 
 
 def rows(db: str, sql: str) -> list[tuple]:
-    return Bot(None, db).rows(sql)  # type: ignore[arg-type] - no stub needed to read
+    return db_rows(db, sql)
 
 
 async def test_twenty_people_due_the_same_minute_on_two_workers_get_one_each(
